@@ -1,0 +1,481 @@
+"""Segmentation: scaling, optional PCA, five algorithms, metrics, the choice of k, stability."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans, MiniBatchKMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, RobustScaler, StandardScaler
+
+from dashapp.errors import (
+    DegenerateDataError,
+    NoClustersFoundError,
+    NoFeaturesError,
+    NonFiniteError,
+    SegmentationError,
+    TooFewCustomersError,
+    TooLargeForAlgorithmError,
+)
+
+Algorithm = Literal["kmeans", "minibatch", "dbscan", "hierarchical", "gmm"]
+Scaling = Literal["standard", "robust", "log", "minmax", "none"]
+ALGORITHMS: tuple[str, ...] = ("kmeans", "minibatch", "dbscan", "hierarchical", "gmm")
+SCALINGS: tuple[str, ...] = ("standard", "robust", "log", "minmax", "none")
+NOISE = -1
+SILHOUETTE_SAMPLE = 10_000
+#: Ward linkage keeps an O(n^2) distance structure: about 8 bytes x n^2 / 2.
+HIERARCHICAL_MAX = 20_000
+K_RANGE = range(2, 11)
+N_INIT = 10
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """What to fit: the features by name, scaling, PCA, algorithm and its settings."""
+
+    features: tuple[str, ...]
+    algorithm: Algorithm = "kmeans"
+    k: int = 4
+    scaling: Scaling = "standard"
+    pca: int | None = None
+    seed: int = 0
+    eps: float | None = None
+    min_samples: int = 5
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Cluster quality; ``None`` where a metric is undefined (one cluster, all noise)."""
+
+    silhouette: float | None
+    calinski_harabasz: float | None
+    davies_bouldin: float | None
+    inertia: float | None
+    silhouette_sample: int | None = None
+
+    @property
+    def silhouette_note(self) -> str:
+        if self.silhouette_sample:
+            return f"silhouette on a random sample of {self.silhouette_sample:,} customers"
+        return "silhouette on all customers"
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {
+            "silhouette": self.silhouette,
+            "calinski_harabasz": self.calinski_harabasz,
+            "davies_bouldin": self.davies_bouldin,
+            "inertia": self.inertia,
+            "silhouette_sample": self.silhouette_sample,
+        }
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A fitted segmentation of ``n`` customers.
+
+    ``labels`` are ordered segment numbers: segment 0 has the highest value centroid
+    (``monetary`` when present, else the first feature whose name speaks of spend, else the
+    first feature), so it means the same thing run after run; DBSCAN noise is ``-1``.
+    ``centroids`` holds the mean of each segment's members in the features' original units.
+    """
+
+    params: SegmentParams
+    features: tuple[str, ...]
+    labels: np.ndarray
+    centroids: pd.DataFrame
+    sizes: pd.Series
+    metrics: Metrics
+    pipeline: Pipeline
+    label_map: dict[int, int]
+    centers_transformed: np.ndarray
+    notices: tuple[str, ...] = ()
+    dropped_features: tuple[str, ...] = ()
+
+    @property
+    def k(self) -> int:
+        return int(len(self.sizes[self.sizes.index != NOISE]))
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Customers ``(m, features)`` into the space the model was fitted in."""
+        values = _matrix(frame, self.features)
+        steps = self.pipeline[:-1]
+        return steps.transform(values) if len(steps) else values
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Ordered segment numbers for new customers ``(m, features)``.
+
+        K-Means, MiniBatch and Gaussian mixture use their own ``predict``; hierarchical
+        assigns the nearest segment centre, DBSCAN the nearest centre within ``eps`` of a
+        core customer, else noise.
+        """
+        points = self.transform(frame)
+        model = self.pipeline[-1]
+        if hasattr(model, "predict"):
+            raw = model.predict(points)
+            return np.array([self.label_map.get(int(r), NOISE) for r in raw], dtype="int64")
+        distances = ((points[:, None, :] - self.centers_transformed[None, :, :]) ** 2).sum(-1)
+        ordered = np.argmin(distances, axis=1).astype("int64")
+        if isinstance(model, DBSCAN):
+            nearest_core = NearestNeighbors(n_neighbors=1).fit(model.components_)
+            gap, _ = nearest_core.kneighbors(points)
+            ordered[gap[:, 0] > model.eps] = NOISE
+        return ordered
+
+
+def _matrix(frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    return frame.loc[:, list(features)].to_numpy(dtype="float64")
+
+
+def _signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def _inverse_signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.expm1(np.abs(values))
+
+
+def scaler_for(scaling: Scaling) -> list[tuple[str, object]]:
+    """Pipeline steps for one scaling choice.
+
+    ``log`` is a signed log1p (``sign(x) log(1 + |x|)``) followed by standardization, so that
+    a negative net spend stays defined and ordered.
+    """
+    if scaling == "standard":
+        return [("scale", StandardScaler())]
+    if scaling == "robust":
+        return [("scale", RobustScaler())]
+    if scaling == "minmax":
+        return [("scale", MinMaxScaler())]
+    if scaling == "log":
+        log = FunctionTransformer(_signed_log, inverse_func=_inverse_signed_log)
+        return [("log", log), ("scale", StandardScaler())]
+    if scaling == "none":
+        return [("scale", FunctionTransformer())]
+    raise SegmentationError(f"Unknown scaling {scaling!r}: choose one of {', '.join(SCALINGS)}.")
+
+
+def check_features(
+    customers: pd.DataFrame, features: tuple[str, ...] | list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+    """Validate the chosen features: present, numeric, finite; drop constant ones.
+
+    Returns the usable features, the dropped constant ones and notices about them.
+    """
+    features = tuple(dict.fromkeys(features))
+    if not features:
+        raise NoFeaturesError("No feature is chosen: pick at least one numeric column.")
+    missing = [f for f in features if f not in customers.columns]
+    if missing:
+        raise NoFeaturesError(
+            f"Unknown feature(s) {', '.join(map(repr, missing))}. "
+            f"Available: {', '.join(map(str, customers.columns))}."
+        )
+    for feature in features:
+        column = customers[feature]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise NoFeaturesError(
+                f"Feature {feature!r} is not numeric: choose numeric columns only.",
+                column=feature,
+            )
+        values = column.to_numpy(dtype="float64")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            where = np.flatnonzero(bad)[:3]
+            ids = customers["customer_id"].iloc[where].tolist() if "customer_id" in customers \
+                else where.tolist()
+            raise NonFiniteError(
+                f"Feature {feature!r} has {int(bad.sum())} missing or infinite values "
+                f"(customers {', '.join(map(str, ids))}): impute or drop them in cleaning.",
+                column=feature, rows=where,
+            )
+    constant = tuple(f for f in features if customers[f].nunique() <= 1)
+    usable = tuple(f for f in features if f not in constant)
+    notices = [f"Feature {f!r} is the same for every customer and was left out." for f in constant]
+    if not usable:
+        raise DegenerateDataError(
+            "Every chosen feature is constant: all customers are identical in "
+            f"{', '.join(features)}. Choose features that vary."
+        )
+    return usable, constant, notices
+
+
+def _check_k(n: int, distinct: int, k: int) -> None:
+    largest = min(n - 1, distinct)
+    if k < 2:
+        raise SegmentationError("k must be at least 2 segments.")
+    if largest < 2:
+        raise DegenerateDataError(
+            f"Only {distinct} distinct customer profile(s) among {n}: there is nothing to "
+            "segment. Add data or features that vary."
+        )
+    if k > largest:
+        raise TooFewCustomersError(
+            f"k = {k} segments needs more customers: there are {n} customers and {distinct} "
+            f"distinct profiles. The largest k allowed here is {largest}."
+        )
+
+
+def _auto_eps(points: np.ndarray, min_samples: int, seed: int) -> float:
+    """The knee of the sorted distances to the ``min_samples``-th neighbour."""
+    from kneed import KneeLocator
+
+    rng = np.random.default_rng(seed)
+    sample = points if len(points) <= 5000 else points[rng.choice(len(points), 5000, False)]
+    k = min(min_samples, len(sample) - 1)
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(sample).kneighbors(sample)
+    curve = np.sort(distances[:, -1])
+    knee = KneeLocator(np.arange(len(curve)), curve, curve="convex", direction="increasing")
+    eps = float(knee.knee_y) if knee.knee_y is not None else float(np.quantile(curve, 0.9))
+    return max(eps, 1e-6)
+
+
+def _model(params: SegmentParams, points: np.ndarray):
+    if params.algorithm == "kmeans":
+        return KMeans(params.k, init="k-means++", n_init=N_INIT, random_state=params.seed)
+    if params.algorithm == "minibatch":
+        return MiniBatchKMeans(
+            params.k, init="k-means++", n_init=N_INIT, random_state=params.seed,
+            batch_size=min(4096, len(points)),
+        )
+    if params.algorithm == "gmm":
+        return GaussianMixture(params.k, n_init=3, random_state=params.seed)
+    if params.algorithm == "hierarchical":
+        if len(points) > HIERARCHICAL_MAX:
+            raise TooLargeForAlgorithmError(
+                f"Hierarchical clustering keeps all pairwise distances: {len(points):,} "
+                f"customers would need about {len(points) ** 2 * 8 / 2 / 1e9:.0f} GB. It is "
+                f"limited to {HIERARCHICAL_MAX:,} customers; use K-Means or MiniBatch K-Means."
+            )
+        return AgglomerativeClustering(params.k, linkage="ward")
+    if params.algorithm == "dbscan":
+        eps = params.eps if params.eps is not None else _auto_eps(
+            points, params.min_samples, params.seed
+        )
+        return DBSCAN(eps=eps, min_samples=params.min_samples)
+    raise SegmentationError(
+        f"Unknown algorithm {params.algorithm!r}: choose one of {', '.join(ALGORITHMS)}."
+    )
+
+
+def _value_feature(features: tuple[str, ...]) -> str:
+    if "monetary" in features:
+        return "monetary"
+    for feature in features:
+        if any(word in feature.lower() for word in ("spend", "revenue", "sales", "amount")):
+            return feature
+    return features[0]
+
+
+def compute_metrics(points: np.ndarray, labels: np.ndarray, seed: int = 0) -> Metrics:
+    """Silhouette (sampled past 10k customers), Calinski-Harabasz, Davies-Bouldin, inertia.
+
+    Noise (``-1``) is left out. Inertia is the sum of squared distances to each cluster's mean.
+    """
+    mask = labels != NOISE
+    points, labels = points[mask], labels[mask]
+    n_clusters = len(np.unique(labels))
+    if n_clusters < 2 or n_clusters >= len(points):
+        return Metrics(None, None, None, None)
+    sample = SILHOUETTE_SAMPLE if len(points) > SILHOUETTE_SAMPLE else None
+    silhouette = silhouette_score(points, labels, sample_size=sample, random_state=seed)
+    inertia = 0.0
+    for label in np.unique(labels):
+        members = points[labels == label]
+        inertia += float(((members - members.mean(axis=0)) ** 2).sum())
+    return Metrics(
+        silhouette=float(silhouette),
+        calinski_harabasz=float(calinski_harabasz_score(points, labels)),
+        davies_bouldin=float(davies_bouldin_score(points, labels)),
+        inertia=inertia,
+        silhouette_sample=sample,
+    )
+
+
+def segment(customers: pd.DataFrame, params: SegmentParams) -> Segmentation:
+    """Fit one segmentation.
+
+    Parameters
+    ----------
+    customers
+        ``(n_customers, n_columns)``, one row per customer, with the numeric ``params.features``.
+    params
+        The features, scaling, PCA, algorithm, k and seed.
+
+    Returns
+    -------
+    Segmentation
+        Ordered labels ``(n_customers,)``, centroids in original units, sizes, metrics and
+        the fitted pipeline.
+    """
+    features, dropped, notices = check_features(customers, params.features)
+    values = _matrix(customers, features)
+    n = len(values)
+    distinct = len(np.unique(values, axis=0)) if n <= 200_000 else n
+    if params.algorithm != "dbscan":
+        _check_k(n, distinct, params.k)
+    elif distinct < 2:
+        _check_k(n, distinct, 2)
+    steps = scaler_for(params.scaling)
+    if params.pca:
+        n_components = min(params.pca, len(features))
+        steps.append(("pca", PCA(n_components=n_components, random_state=params.seed)))
+    prep = Pipeline(steps)
+    points = prep.fit_transform(values)
+    model = _model(params, points)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        raw = model.fit_predict(points)
+    raw = np.asarray(raw, dtype="int64")
+    found = sorted(set(np.unique(raw)) - {NOISE})
+    if params.algorithm == "dbscan":
+        if len(found) < 2:
+            noise = int((raw == NOISE).sum())
+            raise NoClustersFoundError(
+                f"DBSCAN (eps={model.eps:.3g}, min_samples={params.min_samples}) found "
+                f"{len(found)} cluster(s) and {noise:,} noise points out of {n:,} customers. "
+                "Increase eps or lower min_samples, or use K-Means."
+            )
+        notices.append(
+            f"DBSCAN used eps = {model.eps:.3g} and found {len(found)} clusters; "
+            f"{int((raw == NOISE).sum()):,} customers are noise (segment -1)."
+        )
+    value = _value_feature(features)
+    frame = pd.DataFrame(values, columns=list(features))
+    means = frame.groupby(raw).mean()
+    sizes_raw = pd.Series(raw).value_counts()
+    order = sorted(found, key=lambda r: (-means.loc[r, value], -sizes_raw[r], r))
+    label_map = {int(r): i for i, r in enumerate(order)}
+    label_map[NOISE] = NOISE
+    lookup = np.array([label_map.get(r, NOISE) for r in range(raw.max() + 1)] + [NOISE])
+    labels = lookup[raw]
+    centers = np.vstack([points[raw == r].mean(axis=0) for r in order])
+    centroids = frame.groupby(labels).mean()
+    centroids.index.name = "segment"
+    sizes = pd.Series(labels).value_counts().sort_index()
+    sizes.index.name = "segment"
+    metrics = compute_metrics(points, labels, params.seed)
+    if metrics.silhouette_sample:
+        notices.append(f"Silhouette computed on a random sample of {SILHOUETTE_SAMPLE:,} "
+                       f"of {n:,} customers.")
+    pipeline = Pipeline([*prep.steps, ("model", model)])
+    return Segmentation(
+        params=replace(params, features=features),
+        features=features,
+        labels=labels.astype("int64"),
+        centroids=centroids,
+        sizes=sizes,
+        metrics=metrics,
+        pipeline=pipeline,
+        label_map=label_map,
+        centers_transformed=centers,
+        notices=tuple(notices),
+        dropped_features=dropped,
+    )
+
+
+@dataclass(frozen=True)
+class KSweep:
+    """Metrics for each k and the recommendation."""
+
+    table: pd.DataFrame
+    elbow: int | None
+    recommended: int
+    reason: str
+
+
+def sweep_k(
+    customers: pd.DataFrame, params: SegmentParams, ks: range | list[int] = K_RANGE
+) -> KSweep:
+    """Fit K-Means (or the chosen k-based algorithm) for each k and score it four ways.
+
+    The elbow is the knee of inertia against k (kneed's Kneedle). The recommended k is the
+    elbow when there is one, else the k with the best silhouette.
+
+    Returns
+    -------
+    KSweep
+        ``table``: ``(len(ks), 5)`` with ``k``, ``inertia``, ``silhouette``,
+        ``calinski_harabasz``, ``davies_bouldin``.
+    """
+    from kneed import KneeLocator
+
+    algorithm = params.algorithm if params.algorithm in {"kmeans", "minibatch", "gmm",
+                                                         "hierarchical"} else "kmeans"
+    features, _, _ = check_features(customers, params.features)
+    values = _matrix(customers, features)
+    distinct = len(np.unique(values, axis=0)) if len(values) <= 200_000 else len(values)
+    largest = min(len(values) - 1, distinct)
+    ks = [k for k in ks if 2 <= k <= largest]
+    if not ks:
+        _check_k(len(values), distinct, 2)
+    rows = []
+    for k in ks:
+        result = segment(customers, replace(params, algorithm=algorithm, k=k, features=features))
+        m = result.metrics
+        rows.append({"k": k, "inertia": m.inertia, "silhouette": m.silhouette,
+                     "calinski_harabasz": m.calinski_harabasz,
+                     "davies_bouldin": m.davies_bouldin})
+    table = pd.DataFrame(rows)
+    elbow = None
+    if len(table) >= 3:
+        knee = KneeLocator(table["k"], table["inertia"], curve="convex", direction="decreasing")
+        elbow = int(knee.knee) if knee.knee is not None else None
+    best_sil = table.loc[table["silhouette"].idxmax()]
+    if elbow is not None:
+        at = table.set_index("k").loc[elbow]
+        reason = (
+            f"k = {elbow} is the elbow of inertia (adding segments past it gains little); "
+            f"silhouette there is {at['silhouette']:.3f}, the best silhouette is "
+            f"{best_sil['silhouette']:.3f} at k = {int(best_sil['k'])}."
+        )
+        return KSweep(table, elbow, elbow, reason)
+    best = int(best_sil["k"])
+    reason = f"No clear elbow; k = {best} has the best silhouette ({best_sil['silhouette']:.3f})."
+    return KSweep(table, None, best, reason)
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Agreement of refits with other seeds: adjusted Rand index against the first fit."""
+
+    mean_ari: float
+    scores: tuple[float, ...] = field(default_factory=tuple)
+    seeds: tuple[int, ...] = field(default_factory=tuple)
+
+
+def stability(
+    customers: pd.DataFrame, params: SegmentParams, n_seeds: int = 5
+) -> Stability:
+    """Refit with ``n_seeds`` other seeds and report the mean adjusted Rand index.
+
+    Hierarchical clustering ignores the seed, so its refits are on random 90% subsamples
+    (without replacement), compared on the customers they share.
+    """
+    base = segment(customers, params)
+    scores, seeds = [], []
+    rng = np.random.default_rng(params.seed)
+    for i in range(1, n_seeds + 1):
+        seed = params.seed + i
+        if params.algorithm == "hierarchical":
+            keep = np.sort(rng.choice(len(customers), int(len(customers) * 0.9), replace=False))
+            refit = segment(customers.iloc[keep], replace(params, seed=seed))
+            scores.append(adjusted_rand_score(base.labels[keep], refit.labels))
+        else:
+            refit = segment(customers, replace(params, seed=seed))
+            scores.append(adjusted_rand_score(base.labels, refit.labels))
+        seeds.append(seed)
+    return Stability(float(np.mean(scores)), tuple(float(s) for s in scores), tuple(seeds))

@@ -1,0 +1,168 @@
+"""Segmentation: the paper's figures, every algorithm, metrics against scikit-learn, guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from dashapp import errors
+from dashapp.features import rfm
+from dashapp.segment import (
+    ALGORITHMS,
+    SCALINGS,
+    SegmentParams,
+    segment,
+    stability,
+    sweep_k,
+)
+
+RFM = ("recency", "frequency", "monetary")
+
+
+@pytest.fixture(scope="module")
+def sales_rfm(request):
+    data = request.config.rootpath.parent / "shared" / "data" / "sales_data_sample"
+    raw = pd.read_csv(data / "sales_data_sample.csv", encoding="ISO-8859-1")
+    lines = pd.DataFrame({
+        "customer_id": raw["CUSTOMERNAME"].astype("str"),
+        "order_id": raw["ORDERNUMBER"].astype("str"),
+        "order_date": pd.to_datetime(raw["ORDERDATE"], format="%m/%d/%Y %H:%M"),
+        "amount": raw["SALES"].astype("float64"),
+    })
+    return rfm(lines)
+
+
+def _blobs(n_per=40, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0, 0], [10, 0], [0, 10]])
+    points = np.vstack([c + rng.normal(size=(n_per, 2)) for c in centers])
+    frame = pd.DataFrame(points, columns=["x", "spend"])
+    frame.insert(0, "customer_id", [f"c{i:03d}" for i in range(len(frame))])
+    return frame
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 42])
+def test_paper_kmeans_k4_on_standard_scaled_rfm(sales_rfm, seed):
+    result = segment(sales_rfm, SegmentParams(features=RFM, k=4, seed=seed))
+    assert round(result.metrics.silhouette, 3) == 0.494
+    assert result.metrics.silhouette == pytest.approx(0.4945, abs=5e-5)
+    assert sorted(result.sizes.tolist(), reverse=True) == [49, 29, 12, 2]
+    # Segment 0 is the highest-monetary centroid, whatever the seed.
+    assert result.sizes[0] == 2
+    monetary = result.centroids["monetary"].tolist()
+    assert monetary == sorted(monetary, reverse=True)
+
+
+def test_metrics_agree_with_scikit_learn(sales_rfm):
+    result = segment(sales_rfm, SegmentParams(features=RFM, k=4, seed=0))
+    scaled = StandardScaler().fit_transform(sales_rfm[list(RFM)].to_numpy(float))
+    reference = KMeans(4, n_init=10, random_state=0).fit(scaled)
+    assert result.metrics.silhouette == pytest.approx(silhouette_score(scaled, reference.labels_))
+    assert result.metrics.inertia == pytest.approx(reference.inertia_, rel=1e-9)
+    centroid_means = sales_rfm.groupby(result.labels)[list(RFM)].mean()
+    np.testing.assert_allclose(result.centroids.to_numpy(), centroid_means.to_numpy())
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_separates_clear_blobs_and_predicts(algorithm):
+    frame = _blobs()
+    result = segment(frame, SegmentParams(features=("x", "spend"), algorithm=algorithm, k=3))
+    assert result.k == 3
+    # DBSCAN may call a stray point of a blob noise.
+    assert all(38 <= size <= 40 for size in result.sizes[result.sizes.index >= 0])
+    assert result.metrics.silhouette > 0.7
+    # Segment 0 is the highest "spend" centroid.
+    assert result.centroids.loc[0, "spend"] == result.centroids["spend"].max()
+    agreement = (result.predict(frame) == result.labels).mean()
+    assert agreement >= 0.97
+    again = segment(frame, SegmentParams(features=("x", "spend"), algorithm=algorithm, k=3))
+    assert (again.labels == result.labels).all()
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_every_scaling_runs_and_pca_reduces(scaling, sales_rfm):
+    result = segment(sales_rfm, SegmentParams(features=RFM, k=3, scaling=scaling, pca=2))
+    assert result.k == 3
+    assert result.centers_transformed.shape == (3, 2)
+    assert len(result.predict(sales_rfm.head(5))) == 5
+
+
+def test_log_scaling_keeps_negative_spend_defined():
+    frame = _blobs()
+    frame["spend"] = frame["spend"] - 5
+    result = segment(frame, SegmentParams(features=("x", "spend"), k=3, scaling="log"))
+    assert np.isfinite(result.transform(frame)).all()
+
+
+def test_silhouette_is_sampled_past_ten_thousand_customers():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(12_000, 2)), columns=["a", "b"])
+    frame.insert(0, "customer_id", np.arange(12_000).astype(str))
+    result = segment(frame, SegmentParams(features=("a", "b"), k=3))
+    assert result.metrics.silhouette_sample == 10_000
+    assert any("sample" in n for n in result.notices)
+
+
+def test_sweep_finds_the_elbow_with_a_reason(sales_rfm):
+    sweep = sweep_k(sales_rfm, SegmentParams(features=RFM))
+    assert sweep.table["k"].tolist() == list(range(2, 11))
+    assert sweep.table["silhouette"].iloc[0] == pytest.approx(0.849, abs=5e-4)
+    assert sweep.table["inertia"].is_monotonic_decreasing
+    assert sweep.elbow == 4 and sweep.recommended == 4
+    assert "elbow" in sweep.reason
+
+
+def test_stability_is_one_for_well_separated_data():
+    result = stability(_blobs(), SegmentParams(features=("x", "spend"), k=3), n_seeds=3)
+    assert result.mean_ari == pytest.approx(1.0)
+    assert len(result.scores) == 3
+
+
+def test_guards_fewer_customers_than_k():
+    frame = _blobs(n_per=2)
+    with pytest.raises(errors.TooFewCustomersError, match="largest k allowed here is 5"):
+        segment(frame, SegmentParams(features=("x", "spend"), k=8))
+
+
+def test_guards_constant_feature_dropped_with_notice():
+    frame = _blobs()
+    frame["flat"] = 3.0
+    result = segment(frame, SegmentParams(features=("x", "spend", "flat"), k=3))
+    assert result.features == ("x", "spend")
+    assert result.dropped_features == ("flat",)
+    assert any("'flat'" in n for n in result.notices)
+
+
+def test_guards_all_identical_and_no_features():
+    frame = pd.DataFrame({"customer_id": list("abcd"), "a": [1.0] * 4, "b": [2.0] * 4})
+    with pytest.raises(errors.DegenerateDataError):
+        segment(frame, SegmentParams(features=("a", "b"), k=2))
+    with pytest.raises(errors.NoFeaturesError):
+        segment(frame, SegmentParams(features=(), k=2))
+    with pytest.raises(errors.NoFeaturesError, match="'zzz'"):
+        segment(frame, SegmentParams(features=("zzz",), k=2))
+
+
+def test_guards_non_finite_feature_names_customer():
+    frame = _blobs()
+    frame.loc[5, "spend"] = np.inf
+    with pytest.raises(errors.NonFiniteError, match="c005"):
+        segment(frame, SegmentParams(features=("x", "spend"), k=3))
+
+
+def test_guards_dbscan_only_noise():
+    frame = _blobs()
+    with pytest.raises(errors.NoClustersFoundError, match="eps"):
+        segment(frame, SegmentParams(features=("x", "spend"), algorithm="dbscan", eps=1e-4))
+
+
+def test_guards_hierarchical_refuses_past_its_memory(monkeypatch):
+    import dashapp.segment as module
+
+    monkeypatch.setattr(module, "HIERARCHICAL_MAX", 100)
+    with pytest.raises(errors.TooLargeForAlgorithmError, match="K-Means"):
+        segment(_blobs(), SegmentParams(features=("x", "spend"), algorithm="hierarchical", k=3))
