@@ -1,0 +1,7 @@
+"""``python -m dashapp``: the command line."""
+
+import sys
+
+from dashapp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,149 @@
+"""Command line: ``python -m dashapp segment|rfm INPUT ...``; bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dashapp.clean import CleaningOptions
+from dashapp.errors import PersonaError
+from dashapp.ingest import CUSTOMER_ROLES, TRANSACTION_ROLES
+from dashapp.segment import ALGORITHMS, SCALINGS, SegmentParams
+
+
+class UsageError(Exception):
+    """A command-line argument that cannot be used."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print usage and exit 2 itself
+        raise UsageError(message)
+
+
+def _mapping(pairs: Sequence[str]) -> dict[str, str]:
+    roles = set(TRANSACTION_ROLES) | set(CUSTOMER_ROLES)
+    mapping = {}
+    for pair in pairs:
+        role, sep, column = pair.partition("=")
+        role = role.strip()
+        if not sep or not role or not column:
+            raise UsageError(f"--map takes ROLE=COLUMN, got {pair!r}")
+        if role not in roles:
+            raise UsageError(f"--map: unknown role {role!r}; roles: {', '.join(TRANSACTION_ROLES)}")
+        mapping[role] = column
+    return mapping
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m dashapp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("input", help="CSV, TSV, TXT, XLSX, Parquet or JSON file")
+        sub.add_argument("--map", action="append", default=[], metavar="ROLE=COLUMN",
+                         help=f"column for a role; roles: {', '.join(TRANSACTION_ROLES)}")
+        sub.add_argument("--shape", choices=("transactions", "customers"))
+        sub.add_argument("--dayfirst", action="store_true",
+                         help="read ambiguous dates such as 03/04/2024 as day first")
+        sub.add_argument("--reference-date", help="YYYY-MM-DD; default: day after last order")
+        sub.add_argument("--drop-duplicates", action="store_true")
+        sub.add_argument("--outliers", choices=("keep", "clip", "drop"), default="keep")
+        sub.add_argument("--missing", choices=("impute", "drop"), default="impute")
+
+    seg = commands.add_parser("segment", help="segment customers and name personas")
+    common(seg)
+    seg.add_argument("--k", default="4", help="number of segments, or 'auto'")
+    seg.add_argument("--algorithm", choices=ALGORITHMS, default="kmeans")
+    seg.add_argument("--features", help="comma-separated; default recency,frequency,monetary "
+                                        "for a transaction log, every numeric attribute else")
+    seg.add_argument("--scaling", choices=SCALINGS, default="standard")
+    seg.add_argument("--pca", type=int, default=None, help="number of PCA components")
+    seg.add_argument("--seed", type=int, default=0)
+    seg.add_argument("--eps", type=float, default=None, help="DBSCAN radius (default: auto)")
+    seg.add_argument("--min-samples", type=int, default=5, help="DBSCAN core size")
+    seg.add_argument("--out", default="customers.csv")
+    seg.add_argument("--summary", default="summary.json")
+
+    rfm_cmd = commands.add_parser("rfm", help="write recency, frequency, monetary per customer")
+    common(rfm_cmd)
+    rfm_cmd.add_argument("--out", default="rfm.csv")
+    return parser
+
+
+def _prepare(args: argparse.Namespace):
+    from dashapp.pipeline import PrepareOptions, prepare_file
+
+    path = Path(args.input)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.input}")
+    options = PrepareOptions(
+        mapping=_mapping(args.map) or None,
+        shape=args.shape,
+        dayfirst=True if args.dayfirst else None,
+        reference_date=args.reference_date,
+        cleaning=CleaningOptions(
+            drop_duplicates=args.drop_duplicates, outliers=args.outliers, missing=args.missing
+        ),
+    )
+    return prepare_file(path, options)
+
+
+def _segment(args: argparse.Namespace) -> str:
+    from dashapp.pipeline import output_columns, run, summary
+
+    auto = args.k.strip().lower() == "auto"
+    try:
+        k = 4 if auto else int(args.k)
+    except ValueError:
+        raise UsageError(f"--k takes a whole number or 'auto', got {args.k!r}") from None
+    prepared = _prepare(args)
+    features = tuple(f.strip() for f in args.features.split(",")) if args.features else ()
+    params = SegmentParams(
+        features=features or prepared.default_features, algorithm=args.algorithm, k=k,
+        scaling=args.scaling, pca=args.pca, seed=args.seed, eps=args.eps,
+        min_samples=args.min_samples,
+    )
+    result = run(prepared, params, auto_k=auto)
+    table = result.customers()[output_columns(result)]
+    table.to_csv(args.out, index=False)
+    Path(args.summary).write_text(json.dumps(summary(result), indent=2, default=str) + "\n")
+    lines = [f"{len(table):,} customers, {result.segmentation.k} segments "
+             f"({args.algorithm}); silhouette {_fmt(result.segmentation.metrics.silhouette)}"]
+    for p in result.personas:
+        lines.append(f"  {p.segment:>2}  {p.name:<28} {p.size:>8,}  {p.strategy.split(':')[0]}")
+    lines.append(f"wrote {args.out} and {args.summary}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _rfm(args: argparse.Namespace) -> str:
+    prepared = _prepare(args)
+    if prepared.cuts is None:
+        raise UsageError("rfm needs a transaction log (customer, order date, amount); "
+                         "this file was read as a customer table")
+    columns = ["customer_id", "recency", "frequency", "monetary", "first_order", "last_order",
+               "tenure", "avg_order_value", "r_score", "f_score", "m_score", "rfm_segment"]
+    prepared.customers[columns].to_csv(args.out, index=False)
+    return f"{len(prepared.customers):,} customers; wrote {args.out}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; 0 on success, 2 with ``error: ...`` on stderr for bad input."""
+    try:
+        args = _parser().parse_args(argv)
+        message = _segment(args) if args.command == "segment" else _rfm(args)
+    except (UsageError, PersonaError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err.strerror or err}: {err.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2
+    print(message)
+    return 0

@@ -1,0 +1,240 @@
+"""The whole path from a file's bytes to personas, shared by the CLI and the app."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dashapp.clean import (
+    CleaningOptions,
+    CleaningReport,
+    RuleResult,
+    clean_customers,
+    clean_transactions,
+    flag_non_positive,
+    handle_missing,
+    handle_outliers,
+)
+from dashapp.features import RFM_FEATURES, RFMCuts, rfm, rfm_scores
+from dashapp.ingest import TRANSACTIONS, Ingested, Shape, read_table
+from dashapp.personas import Persona, build_personas
+from dashapp.segment import KSweep, Segmentation, SegmentParams, segment, sweep_k
+from dashapp.settings import Limits
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How to read and clean one file."""
+
+    mapping: dict[str, str] | None = None
+    shape: Shape | None = None
+    dayfirst: bool | None = None
+    cleaning: CleaningOptions = field(default_factory=CleaningOptions)
+    reference_date: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One row per customer, ready to segment, with what was done to get there.
+
+    ``customers`` has ``customer_id``, the numeric features, and for a transaction log
+    ``r_score``, ``f_score``, ``m_score``, ``rfm_code``, ``rfm_segment`` and the flag
+    ``non_positive_spend``; every table has the flag ``outlier``.
+    """
+
+    ingested: Ingested
+    customers: pd.DataFrame
+    report: CleaningReport
+    numeric_features: tuple[str, ...]
+    default_features: tuple[str, ...]
+    cuts: RFMCuts | None
+    content_hash: str
+    reference_date: pd.Timestamp | None = None
+
+    @property
+    def shape(self) -> Shape:
+        return self.ingested.shape
+
+
+@dataclass(frozen=True)
+class Result:
+    """A segmentation of prepared customers, read as personas."""
+
+    prepared: Prepared
+    segmentation: Segmentation
+    personas: tuple[Persona, ...]
+    sweep: KSweep | None = None
+
+    @property
+    def persona_names(self) -> dict[int, str]:
+        return {p.segment: p.name for p in self.personas}
+
+    def customers(self) -> pd.DataFrame:
+        """``customer_id``, the features, scores, flags, ``segment`` and ``persona``."""
+        out = self.prepared.customers.copy()
+        out["segment"] = self.segmentation.labels
+        out["persona"] = out["segment"].map(self.persona_names)
+        return out
+
+
+def content_hash(data: bytes) -> str:
+    """A short, stable key for a file's content (used to cache and to name datasets)."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def prepare(data: bytes, filename: str, options: PrepareOptions | None = None) -> Prepared:
+    """Ingest, clean and build the customer table.
+
+    Parameters
+    ----------
+    data, filename
+        The file's bytes and its name (the name only breaks ties between text formats).
+    options
+        Mapping overrides, cleaning rules, reference date and size caps.
+    """
+    options = options or PrepareOptions()
+    ingested = read_table(
+        data, filename, mapping=options.mapping, shape=options.shape,
+        dayfirst=options.dayfirst, limits=options.limits,
+    )
+    cleaning = options.cleaning
+    reference = None
+    if ingested.shape == TRANSACTIONS:
+        lines, rules = clean_transactions(ingested, cleaning)
+        customers = rfm(lines, options.reference_date)
+        reference = customers.attrs.get("reference_date")
+        scores, cuts = rfm_scores(customers)
+        customers = pd.concat([customers, scores], axis=1)
+        rules.append(flag_non_positive(customers))
+        customers["non_positive_spend"] = customers["monetary"] <= 0
+        numeric = ("recency", "frequency", "monetary", "tenure", "avg_order_value")
+        default = RFM_FEATURES
+        rows_kept = len(lines)
+        optional = [c for c in ("email", "name", "country") if c in lines]
+        if optional:
+            contact = lines.groupby("customer_id", sort=False)[optional].last().reset_index()
+            customers = customers.merge(contact, on="customer_id", how="left")
+    else:
+        customers, rules = clean_customers(ingested, cleaning)
+        numeric = tuple(ingested.attributes)
+        customers, missing = handle_missing(customers, list(numeric), cleaning.missing)
+        rules.append(missing)
+        default = numeric
+        cuts = None
+    customers, outliers = handle_outliers(
+        customers, list(default), cleaning.outliers, cleaning.iqr_factor
+    )
+    rules.append(outliers)
+    customers = customers.reset_index(drop=True)
+    if ingested.shape != TRANSACTIONS:
+        rows_kept = len(customers)
+    report = CleaningReport(
+        rows_read=len(ingested.table),
+        rows_kept=rows_kept,
+        customers=len(customers),
+        rules=tuple(rules),
+    )
+    return Prepared(
+        ingested=ingested,
+        customers=customers,
+        report=report,
+        numeric_features=numeric,
+        default_features=tuple(default),
+        cuts=cuts,
+        content_hash=content_hash(data),
+        reference_date=reference,
+    )
+
+
+def prepare_file(path: str | Path, options: PrepareOptions | None = None) -> Prepared:
+    """:func:`prepare` on a local file."""
+    path = Path(path)
+    return prepare(path.read_bytes(), path.name, options)
+
+
+def run(
+    prepared: Prepared,
+    params: SegmentParams | None = None,
+    *,
+    auto_k: bool = False,
+) -> Result:
+    """Segment prepared customers and name the personas.
+
+    With ``auto_k`` the k of ``params`` is replaced by the sweep's recommendation.
+    """
+    params = params or SegmentParams(features=prepared.default_features)
+    if not params.features:
+        params = replace(params, features=prepared.default_features)
+    sweep = None
+    if auto_k:
+        sweep = sweep_k(prepared.customers, params)
+        params = replace(params, k=sweep.recommended)
+    segmentation = segment(prepared.customers, params)
+    personas = tuple(build_personas(prepared.customers, segmentation))
+    return Result(prepared, segmentation, personas, sweep)
+
+
+def summary(result: Result) -> dict:
+    """The JSON-ready summary the CLI writes and the API will serve."""
+    prepared, seg = result.prepared, result.segmentation
+    ingested = prepared.ingested
+    return {
+        "shape": ingested.shape,
+        "mapping": dict(ingested.mapping),
+        "encoding": ingested.encoding,
+        "file_format": ingested.file_format,
+        "date_format": ingested.date_format,
+        "date_ambiguous": ingested.date_ambiguous,
+        "reference_date": (prepared.reference_date.date().isoformat()
+                           if prepared.reference_date is not None else None),
+        "notices": list(ingested.notices) + list(seg.notices),
+        "cleaning": prepared.report.to_dict(),
+        "algorithm": seg.params.algorithm,
+        "k": seg.k,
+        "features": list(seg.features),
+        "scaling": seg.params.scaling,
+        "pca": seg.params.pca,
+        "seed": seg.params.seed,
+        "metrics": seg.metrics.to_dict(),
+        "k_selection": None if result.sweep is None else {
+            "recommended": result.sweep.recommended,
+            "elbow": result.sweep.elbow,
+            "reason": result.sweep.reason,
+            "table": result.sweep.table.replace({np.nan: None}).to_dict(orient="records"),
+        },
+        "segments": [
+            {
+                "segment": p.segment,
+                "persona": p.name,
+                "size": p.size,
+                "customer_share": p.customer_share,
+                "revenue_share": p.revenue_share,
+                "centroid": p.centroid,
+                "profile": p.profile,
+                "strategy": p.strategy,
+            }
+            for p in result.personas
+        ],
+    }
+
+
+def output_columns(result: Result) -> list[str]:
+    """Columns of ``customers.csv``: id, features, RFM scores and segment, segment, persona."""
+    frame = result.customers()
+    columns = ["customer_id", *result.prepared.numeric_features]
+    columns += [c for c in ("r_score", "f_score", "m_score", "rfm_segment") if c in frame]
+    columns += [c for c in ("email", "name", "country") if c in frame]
+    columns += list(result.prepared.ingested.categoricals)
+    columns += ["segment", "persona"]
+    return list(dict.fromkeys(c for c in columns if c in frame))
+
+
+__all__ = [
+    "Prepared", "PrepareOptions", "Result", "RuleResult", "prepare", "prepare_file", "run",
+    "summary", "output_columns", "content_hash",
+]
