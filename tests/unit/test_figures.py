@@ -1,0 +1,395 @@
+"""Figures: the data each trace carries, sampling, size, colours and the shared layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from dashapp import figures
+from dashapp.features import rfm, rfm_scores
+from dashapp.personas import build_personas
+from dashapp.rfm_segments import RFM_SEGMENT_ORDER
+from dashapp.segment import NOISE, SegmentParams, segment, sweep_k
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+RFM = ("recency", "frequency", "monetary")
+
+
+@pytest.fixture(scope="module")
+def sales():
+    raw = pd.read_csv(DATA / "sales_data_sample" / "sales_data_sample.csv",
+                      encoding="ISO-8859-1")
+    lines = pd.DataFrame({
+        "customer_id": raw["CUSTOMERNAME"].astype("str"),
+        "order_id": raw["ORDERNUMBER"].astype("str"),
+        "order_date": pd.to_datetime(raw["ORDERDATE"], format="%m/%d/%Y %H:%M"),
+        "amount": raw["SALES"].astype("float64"),
+    })
+    customers = rfm(lines)
+    scores, _ = rfm_scores(customers)
+    customers = pd.concat([customers, scores], axis=1)
+    seg = segment(customers, SegmentParams(features=RFM, k=4))
+    personas = build_personas(customers, seg)
+    names = {p.segment: p.name for p in personas}
+    return customers, seg, personas, names
+
+
+def _synthetic(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "customer_id": np.char.add("C", np.arange(n).astype("str")),
+        "recency": rng.integers(1, 700, n),
+        "frequency": rng.poisson(3, n),
+        "monetary": rng.gamma(2.0, 500.0, n),
+    })
+
+
+def _by_segment(fig: go.Figure) -> dict[int, go.BaseTraceType]:
+    return {t.meta["segment"]: t for t in fig.data}
+
+
+def _sample_notes(fig: go.Figure) -> list[str]:
+    return [a.text for a in fig.layout.annotations if "stratified sample" in a.text]
+
+
+def _all_figures(sales) -> dict[str, go.Figure]:
+    customers, seg, personas, names = sales
+    table = pd.DataFrame({"k": [2, 3, 4], "inertia": [9.0, 4.0, 3.0],
+                          "silhouette": [0.5, 0.6, 0.4], "calinski_harabasz": [10.0, 20.0, 15.0],
+                          "davies_bouldin": [0.9, 0.5, 0.7]})
+    return {
+        "k_selection": figures.k_selection(table, 3, 3),
+        "scatter_3d": figures.scatter_3d(customers, seg.labels, names, RFM),
+        "scatter_2d": figures.scatter_2d(customers, seg.labels, names, "recency", "monetary"),
+        "bubble": figures.bubble(customers, seg.labels, names, "recency", "frequency",
+                                 "monetary"),
+        "segment_bars": figures.segment_bars(personas),
+        "rfm_cluster_heatmap": figures.rfm_cluster_heatmap(customers["rfm_segment"],
+                                                           seg.labels, names),
+        "radar": figures.radar(personas),
+        "histogram": figures.histogram(customers["monetary"], "Monetary"),
+        "correlation_heatmap": figures.correlation_heatmap(customers, list(RFM)),
+        "rf_heatmap": figures.rf_heatmap(customers["r_score"], customers["f_score"],
+                                         customers["monetary"]),
+        "empty_figure": figures.empty_figure("No data"),
+    }
+
+
+def test_fig001_every_figure_shares_the_layout(sales):
+    revisions = set()
+    for name, fig in _all_figures(sales).items():
+        assert isinstance(fig, go.Figure), name
+        assert fig.layout.template == pio.templates["plotly_white"], name
+        assert fig.layout.autosize is True and fig.layout.width is None, name
+        assert fig.layout.uirevision, name
+        revisions.add(fig.layout.uirevision)
+        for trace in fig.data:
+            if "hovertemplate" in trace:
+                assert trace.hovertemplate, (name, trace.name)
+    assert len(revisions) == 11
+
+
+def test_fig002_segment_colors_depend_on_the_segment_number_only():
+    colors = figures.segment_colors([0, 1, 2, NOISE])
+    assert colors[NOISE] == figures.NOISE_COLOR
+    assert len({colors[0], colors[1], colors[2]}) == 3
+    assert figures.segment_colors([2])[2] == colors[2]
+    many = figures.segment_colors(list(range(len(figures.PALETTE))))
+    assert len(set(many.values())) == len(figures.PALETTE) > 10
+    assert figures.NOISE_COLOR not in many.values()
+
+
+def test_fig003_same_segment_same_colour_in_scatter_bars_and_radar(sales):
+    customers, seg, personas, names = sales
+    scatter = _by_segment(figures.scatter_3d(customers, seg.labels, names, RFM))
+    scatter_2d = _by_segment(figures.scatter_2d(customers, seg.labels, names, "recency",
+                                                "frequency"))
+    bars = _by_segment(figures.segment_bars(personas))
+    polygons = _by_segment(figures.radar(personas))
+    for p in personas:
+        color = scatter[p.segment].marker.color
+        assert color == scatter_2d[p.segment].marker.color
+        assert color == bars[p.segment].marker.color
+        assert color == polygons[p.segment].line.color
+        assert scatter[p.segment].name == f"{p.segment} · {p.name}"
+    assert len({scatter[s].marker.color for s in scatter}) == len(scatter)
+
+
+def test_fig004_stratified_sample_is_deterministic_and_keeps_tiny_segments():
+    rng = np.random.default_rng(1)
+    labels = rng.choice([0, 1, 2], size=200_000, p=[0.6, 0.3, 0.1])
+    labels[rng.choice(200_000, 3, replace=False)] = 7
+    rows = figures.stratified_sample(labels, max_points=5000, seed=0)
+    assert np.array_equal(rows, figures.stratified_sample(labels, max_points=5000, seed=0))
+    assert not np.array_equal(rows, figures.stratified_sample(labels, 5000, seed=1))
+    assert abs(len(rows) - 5000) <= 5
+    assert len(np.unique(rows)) == len(rows) and np.all(np.diff(rows) > 0)
+    kept = pd.Series(labels[rows]).value_counts()
+    assert kept[7] == 3
+    everyone = pd.Series(labels).value_counts()
+    for s in (0, 1, 2):
+        assert kept[s] / len(rows) == pytest.approx(everyone[s] / len(labels), abs=0.01)
+
+
+def test_fig005_stratified_sample_floor_for_small_segments():
+    labels = np.r_[np.zeros(100_000, dtype="int64"), np.ones(120, dtype="int64")]
+    kept = np.bincount(labels[figures.stratified_sample(labels, max_points=1000)])
+    # A proportional share would be one customer; the floor keeps fifty, plus at most its
+    # proportional part of what is left.
+    assert 50 <= kept[1] <= 52
+    assert kept.sum() == 1000
+
+
+def test_fig006_no_sampling_and_no_note_when_everyone_fits(sales):
+    customers, seg, _, names = sales
+    assert np.array_equal(figures.stratified_sample(seg.labels, 5000), np.arange(len(seg.labels)))
+    fig = figures.scatter_2d(customers, seg.labels, names, "recency", "monetary")
+    assert _sample_notes(fig) == []
+    assert sum(len(t.x) for t in fig.data) == len(customers)
+
+
+def test_fig007_scatter_3d_traces_carry_each_segments_customers(sales):
+    customers, seg, _, names = sales
+    fig = figures.scatter_3d(customers, seg.labels, names, RFM)
+    assert all(isinstance(t, go.Scatter3d) for t in fig.data)
+    traces = _by_segment(fig)
+    assert sorted(traces) == sorted(np.unique(seg.labels).tolist())
+    for s, trace in traces.items():
+        members = customers.loc[seg.labels == s]
+        assert trace.legendgroup == str(s)
+        np.testing.assert_array_equal(trace.x, members["recency"].to_numpy(dtype="float64"))
+        np.testing.assert_array_equal(trace.z, members["monetary"].to_numpy(dtype="float64"))
+        assert list(trace.text) == members["customer_id"].tolist()
+    assert fig.layout.scene.xaxis.title.text == "recency"
+    assert fig.layout.scene.zaxis.title.text == "monetary"
+    assert fig.layout.legend.orientation == "h"
+
+
+def test_fig008_scatter_3d_of_500k_customers_stays_small():
+    customers = _synthetic(500_000)
+    labels = np.random.default_rng(2).integers(0, 6, len(customers))
+    labels[:3] = 9
+    fig = figures.scatter_3d(customers, labels, {9: "Tiny"}, RFM)
+    size = len(fig.to_json())
+    assert size < 1_500_000, size
+    assert all(isinstance(t.x, np.ndarray) for t in fig.data)
+    assert '"bdata"' in fig.to_json()
+    assert sum(len(t.x) for t in fig.data) == pytest.approx(5000, abs=5)
+    assert len(_by_segment(fig)[9].x) == 3
+    assert _sample_notes(fig) == [
+        "Showing 5,000 of 500,000 customers (stratified sample per segment)"]
+
+
+def test_fig009_scatter_2d_is_webgl_with_log_axes(sales):
+    customers, seg, _, names = sales
+    fig = figures.scatter_2d(customers, seg.labels, names, "frequency", "monetary",
+                             log_x=True, log_y=True)
+    assert all(isinstance(t, go.Scattergl) for t in fig.data)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "frequency"
+    with pytest.raises(ValueError, match="same rows"):
+        figures.scatter_2d(customers, seg.labels[:-1], names, "frequency", "monetary")
+
+
+def test_fig010_bubble_sizes_clip_negatives_and_cap_the_largest():
+    customers = _synthetic(300)
+    customers.loc[:4, "monetary"] = -50.0
+    labels = np.arange(300) % 3
+    fig = figures.bubble(customers, labels, {}, "recency", "frequency", "monetary")
+    sizes = np.concatenate([t.marker.size for t in fig.data])
+    shown = np.concatenate([t.customdata for t in fig.data])
+    assert sizes.min() == 0 and shown.min() == -50.0
+    assert fig.data[0].marker.sizeref == pytest.approx(2 * customers["monetary"].max() / 40 ** 2)
+    assert fig.data[0].marker.sizemode == "area"
+    big = figures.bubble(_synthetic(50_000), np.arange(50_000) % 4, {}, "recency",
+                         "frequency", "monetary")
+    assert sum(len(t.x) for t in big.data) == 2000
+    assert len(_sample_notes(big)) == 1
+
+
+def test_fig011_k_selection_marks_recommended_k_and_elbow(sales):
+    customers = sales[0]
+    sweep = sweep_k(customers, SegmentParams(features=RFM), ks=range(2, 8))
+    fig = figures.k_selection(sweep.table, sweep.recommended, sweep.elbow)
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    for trace, column in zip(lines, ["inertia", "silhouette", "calinski_harabasz",
+                                     "davies_bouldin"]):
+        np.testing.assert_allclose(trace.y, sweep.table[column].to_numpy(dtype="float64"))
+        np.testing.assert_array_equal(trace.x, sweep.table["k"].to_numpy())
+    marks = [s for s in fig.layout.shapes if s.x0 == s.x1 == sweep.recommended]
+    assert len(marks) == 4
+    texts = [a.text for a in fig.layout.annotations]
+    assert f"recommended k = {sweep.recommended}" in texts
+    if sweep.elbow is not None:
+        assert f"elbow k = {sweep.elbow}" in texts
+    titles = " ".join(texts)
+    assert "Silhouette ↑" in titles and "Calinski-Harabasz ↑" in titles
+    assert "Davies-Bouldin ↓" in titles
+
+
+def test_fig012_k_selection_tolerates_missing_metrics_and_no_elbow():
+    table = pd.DataFrame({"k": [2, 3], "inertia": [5.0, 3.0], "silhouette": [None, 0.4],
+                          "calinski_harabasz": [None, 9.0], "davies_bouldin": [None, 0.8]})
+    fig = figures.k_selection(table, 3, None)
+    assert not any(a.text.startswith("elbow") for a in fig.layout.annotations)
+    assert isinstance(figures.k_selection(table.iloc[:0], 3, None), go.Figure)
+
+
+def test_fig013_segment_bars_hold_shares_and_segment_numbers(sales):
+    _, _, personas, _ = sales
+    fig = figures.segment_bars(personas)
+    customers_panel = [t for t in fig.data if t.xaxis == "x"]
+    revenue_panel = [t for t in fig.data if t.xaxis == "x2"]
+    assert len(customers_panel) == len(revenue_panel) == len(personas)
+    for p, bar, rev in zip(sorted(personas, key=lambda p: p.segment), customers_panel,
+                           revenue_panel):
+        assert bar.x[0] == pytest.approx(p.customer_share)
+        assert rev.x[0] == pytest.approx(p.revenue_share)
+        assert bar.y[0] == f"{p.segment} · {p.name}"
+        assert bar.customdata[0][0] == p.segment == bar.meta["segment"]
+        assert bar.customdata[0][1] == p.size
+    assert sum(t.x[0] for t in customers_panel) == pytest.approx(1.0)
+
+
+def test_fig014_segment_bars_without_revenue_show_sizes_only():
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(60)],
+                              "age": np.r_[np.full(30, 20.0), np.full(30, 60.0)]
+                              + np.arange(60) % 5,
+                              "income": np.r_[np.full(30, 30.0), np.full(30, 90.0)]})
+    seg = segment(customers, SegmentParams(features=("age", "income"), k=2))
+    personas = build_personas(customers, seg)
+    assert all(p.revenue_share is None for p in personas)
+    fig = figures.segment_bars(personas)
+    assert {t.xaxis for t in fig.data} == {"x"}
+    assert [a.text for a in fig.layout.annotations] == ["Share of customers"]
+    assert sorted(t.customdata[0][1] for t in fig.data) == sorted(p.size for p in personas)
+
+
+def test_fig015_rfm_cluster_heatmap_counts_match_crosstab(sales):
+    customers, seg, _, names = sales
+    fig = figures.rfm_cluster_heatmap(customers["rfm_segment"], seg.labels, names)
+    heat = fig.data[0]
+    counts = np.asarray(heat.customdata)
+    assert counts.sum() == len(customers)
+    assert list(heat.y) == list(RFM_SEGMENT_ORDER)
+    assert list(heat.x) == [f"{s} · {names[s]}" for s in sorted(names)]
+    expected = pd.crosstab(customers["rfm_segment"], seg.labels).reindex(
+        index=list(RFM_SEGMENT_ORDER), fill_value=0)
+    np.testing.assert_array_equal(counts, expected.to_numpy())
+    np.testing.assert_allclose(np.asarray(heat.z).sum(axis=0), 1.0)
+    assert "share of the cluster" in fig.layout.title.text
+
+
+def test_fig016_radar_draws_each_profile_as_a_closed_polygon(sales):
+    _, _, personas, _ = sales
+    fig = figures.radar(personas)
+    traces = _by_segment(fig)
+    for p in personas:
+        trace = traces[p.segment]
+        features = list(p.profile)
+        assert list(trace.theta) == features + features[:1]
+        np.testing.assert_allclose(trace.r[:-1], list(p.profile.values()))
+        assert trace.r[-1] == trace.r[0]
+        assert trace.fill == "toself"
+        assert "rgba" in trace.fillcolor and trace.fillcolor.endswith("0.15)")
+    assert list(fig.layout.polar.radialaxis.range) == [0, 1]
+
+
+def test_fig017_radar_leaves_noise_out():
+    customers = _synthetic(400)
+    seg = segment(customers, SegmentParams(features=RFM, algorithm="dbscan", eps=0.4,
+                                           min_samples=8))
+    personas = build_personas(customers, seg)
+    assert any(p.segment == NOISE for p in personas)
+    fig = figures.radar(personas)
+    assert NOISE not in _by_segment(fig)
+    bars = _by_segment(figures.segment_bars(personas))
+    assert bars[NOISE].marker.color == figures.NOISE_COLOR
+
+
+def test_fig018_histogram_counts_every_value_into_fixed_bins(sales):
+    # Binned here rather than shipping raw values, so the figure's size does not grow with n.
+    values = sales[0]["monetary"]
+    fig = figures.histogram(values, "Monetary", log_y=True, bins=30)
+    bar = fig.data[0]
+    expected, edges = np.histogram(values.to_numpy(), bins=30)
+    np.testing.assert_array_equal(bar.y, expected)
+    np.testing.assert_allclose(bar.x, (edges[:-1] + edges[1:]) / 2)
+    np.testing.assert_allclose(bar.customdata[:, 0], edges[:-1])
+    assert bar.y.sum() == len(values)
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.title.text == "Monetary"
+    big = figures.histogram(pd.Series(np.random.default_rng(0).normal(size=1_000_000)), "x")
+    assert len(big.to_json()) < 20_000 and big.data[0].y.sum() == 1_000_000
+
+
+def test_fig019_histogram_of_small_whole_numbers_has_a_bar_per_value():
+    values = pd.Series([1, 1, 2, 3, 3, 3, 7, np.nan], name="frequency")
+    bar = figures.histogram(values, "Orders").data[0]
+    np.testing.assert_array_equal(bar.x, np.arange(1, 8))
+    np.testing.assert_array_equal(bar.y, [2, 1, 3, 0, 0, 0, 1])
+    assert figures.histogram(pd.Series([], dtype="float64"), "x").data == ()
+
+
+def test_fig020_correlation_heatmap_equals_pandas_corr(sales):
+    customers = sales[0]
+    columns = ["recency", "frequency", "monetary", "tenure"]
+    heat = figures.correlation_heatmap(customers, columns).data[0]
+    np.testing.assert_allclose(np.asarray(heat.z), customers[columns].corr().to_numpy())
+    assert (heat.zmin, heat.zmax, heat.zmid) == (-1, 1, 0)
+    assert heat.texttemplate == "%{z:.2f}"
+    assert list(heat.x) == list(heat.y) == columns
+
+
+def test_fig021_rf_heatmap_cells_count_customers_and_revenue(sales):
+    customers = sales[0]
+    fig = figures.rf_heatmap(customers["r_score"], customers["f_score"], customers["monetary"])
+    heat = fig.data[0]
+    z = np.asarray(heat.z)
+    assert z.shape == (5, 5) and z.sum() == len(customers)
+    expected = pd.crosstab(customers["f_score"], customers["r_score"]).reindex(
+        index=range(1, 6), columns=range(1, 6), fill_value=0)
+    np.testing.assert_array_equal(z, expected.to_numpy())
+    r, f = 5, 5
+    members = customers[(customers["r_score"] == r) & (customers["f_score"] == f)]
+    assert heat.text[f - 1][r - 1].startswith(f"{len(members):,} customer")
+    by_revenue = figures.rf_heatmap(customers["r_score"], customers["f_score"],
+                                    customers["monetary"], value="revenue").data[0]
+    assert np.asarray(by_revenue.z).sum() == pytest.approx(customers["monetary"].sum())
+    with pytest.raises(ValueError, match="customers"):
+        figures.rf_heatmap(customers["r_score"], customers["f_score"], customers["monetary"],
+                           value="orders")
+
+
+def test_fig022_pca_components_feed_scatter_3d(sales):
+    customers, seg, _, names = sales
+    pcs = figures.pca_components(customers[["recency", "frequency", "monetary", "tenure"]])
+    assert pcs.shape == (len(customers), 3)
+    assert all(c.startswith(f"PC{i + 1} (") for i, c in enumerate(pcs.columns))
+    variances = pcs.var().to_numpy()
+    assert np.all(np.diff(variances) <= 1e-9)
+    np.testing.assert_allclose(np.corrcoef(pcs.to_numpy(), rowvar=False), np.eye(3), atol=1e-8)
+    fig = figures.scatter_3d(pcs, seg.labels, names, tuple(pcs.columns))
+    assert fig.layout.scene.yaxis.title.text == pcs.columns[1]
+    assert fig.data[0].text is None
+
+
+def test_fig023_empty_figure_says_why():
+    fig = figures.empty_figure("No customers yet: upload a file.")
+    assert fig.data == ()
+    assert fig.layout.annotations[0].text == "No customers yet: upload a file."
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+
+
+def test_fig024_every_segment_trace_follows_the_convention(sales):
+    for name, fig in _all_figures(sales).items():
+        if name not in {"scatter_3d", "scatter_2d", "bubble", "segment_bars", "radar"}:
+            continue
+        for trace in fig.data:
+            assert isinstance(trace.meta["segment"], int), name
+            assert trace.legendgroup == str(trace.meta["segment"]), name
