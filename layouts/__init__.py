@@ -1,0 +1,1 @@
+"""Page layouts: functions returning Dash components; every id comes from ``layouts.ids``."""
