@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import partial
 
-from dash import Dash
+import diskcache
+from dash import Dash, DiskcacheManager
+from flask import request
 
 import callbacks
 from dashapp.services import Services
 from dashapp.settings import PROJECT_ROOT, Settings
-from layouts import overview
+from layouts import shell
+
+SESSION_COOKIE = "persona_session"
+
+
+def session_key() -> str:
+    """The browser session of the current request (set on the first page load)."""
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
+def _set_session_cookie(response):
+    if SESSION_COOKIE not in request.cookies:
+        response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(24), httponly=True,
+                            samesite="Lax")
+    return response
 
 
 def create_app(settings: Settings | None = None) -> Dash:
     """Build one app with its own services and callbacks (safe to call many times)."""
     settings = settings or Settings.from_env()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    services = Services(settings)
+    # Background jobs run in worker processes; their results travel through this disk cache.
+    manager = DiskcacheManager(diskcache.Cache(str(services.background_dir)), expire=3600)
     app = Dash(
         __name__,
         title="Persona Engine",
         assets_folder=str(PROJECT_ROOT / "assets"),
         serve_locally=True,
+        background_callback_manager=manager,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    services = Services(settings)
     services.init_app(app.server)
-    app.layout = partial(overview.layout, settings.sample)
-    callbacks.register(app, services)
+    app.server.after_request(_set_session_cookie)
+    app.layout = partial(shell.layout, settings)
+    callbacks.register(app, services, session_key)
     return app
 
 

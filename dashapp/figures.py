@@ -696,3 +696,22 @@ __all__ = [
     "pca_components", "radar", "rf_heatmap", "rfm_cluster_heatmap", "scatter_2d",
     "scatter_3d", "segment_bars", "segment_colors", "segment_label", "stratified_sample",
 ]
+
+
+#: Opacity of the traces of segments that are not chosen while some are.
+DIMMED = 0.15
+
+
+def highlight(fig: go.Figure, selected: Sequence[int] | None) -> go.Figure:
+    """Dim the traces of segments not in ``selected`` (none selected: every trace full).
+
+    The same rule runs in the browser (``assets/selection.js``) when the selection changes
+    without a new figure.
+    """
+    chosen = {int(s) for s in selected or ()}
+    for trace in fig.data:
+        meta = trace.meta if isinstance(trace.meta, dict) else {}
+        if "segment" not in meta:
+            continue
+        trace.opacity = 1.0 if not chosen or int(meta["segment"]) in chosen else DIMMED
+    return fig

@@ -1,17 +1,47 @@
-"""Server-side services shared by one app's callbacks: settings and memoized results."""
+"""Server-side state of one app: stored datasets and memoized preparation and analyses.
+
+The browser only ever holds a dataset key (its content hash), the column mapping and the
+controls; everything computed from them lives here, on disk under the instance folder, so a
+background job in another process and the web process see the same results.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from flask_caching import Cache
+from flask_caching.backends.filesystemcache import FileSystemCache
 
 from dashapp import __version__
-from dashapp.errors import PersonaError
-from dashapp.pipeline import Result, content_hash, prepare, run
+from dashapp.analysis import Analysis, Controls, analyse
+from dashapp.errors import PersonaError, TooLargeError
+from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
 from dashapp.samples import SAMPLES
-from dashapp.segment import SegmentParams
 from dashapp.settings import Settings
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
+#: Prepared datasets and analyses kept unpickled in the process, most recent first.
+MEMORY_ITEMS = 8
+
+
+class DatasetMissingError(PersonaError):
+    """A key from the browser names no stored dataset (deleted, or a stale tab)."""
+
+
+def _clean_mapping(mapping: dict[str, str] | None) -> dict[str, str] | None:
+    return {k: v for k, v in (mapping or {}).items() if v} or None
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps([__version__, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -19,31 +49,131 @@ class Services:
     """What callbacks reach the core through; one per app, never module-level."""
 
     settings: Settings
-    cache: Cache = field(init=False)
+    cache: FileSystemCache = field(init=False)
+    _memory: OrderedDict = field(init=False, default_factory=OrderedDict)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         cache_dir = self.settings.instance_dir / "cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
-        self.cache = Cache(config={
-            "CACHE_TYPE": "FileSystemCache",
-            "CACHE_DIR": str(cache_dir),
-            "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
-            "CACHE_THRESHOLD": 200,
-        })
+        # flask-caching's file backend used directly: it needs no Flask app context, so the
+        # background worker processes read and write the same entries as the web process.
+        self.cache = FileSystemCache(str(cache_dir), threshold=500,
+                                     default_timeout=7 * 24 * 3600)
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.settings.instance_dir / "datasets"
+
+    @property
+    def background_dir(self) -> Path:
+        return self.settings.instance_dir / "background"
 
     def init_app(self, server) -> None:
-        self.cache.init_app(server)
+        """Nothing to attach yet; kept so the factory's wiring reads the same for every part."""
 
-    def sample_result(self, key: str) -> Result:
-        """The bundled sample ``key`` segmented with its default k (memoized on disk)."""
-        sample = SAMPLES.get(key)
-        if sample is None:
-            raise PersonaError(f"Unknown sample {key!r}: choose one of {', '.join(SAMPLES)}.")
-        data = sample.read_bytes()
-        cache_key = f"sample-result:{__version__}:{content_hash(data)}:{sample.k}"
-        result = self.cache.get(cache_key)
-        if result is None:
-            prepared = prepare(data, sample.filename)
-            result = run(prepared, SegmentParams(features=prepared.default_features, k=sample.k))
-            self.cache.set(cache_key, result)
-        return result
+    # ---- datasets -----------------------------------------------------------------------
+
+    def store_dataset(self, data: bytes, filename: str) -> str:
+        """Keep an uploaded file's bytes under its content hash; returns that key.
+
+        Raises
+        ------
+        TooLargeError
+            Past the configured upload size.
+        """
+        limit = self.settings.limits.max_bytes
+        if len(data) > limit:
+            raise TooLargeError(
+                f"{filename} is {len(data) / 2**20:.1f} MB; uploads are limited to "
+                f"{limit / 2**20:.0f} MB (PERSONA_MAX_UPLOAD_MB). Upload a smaller extract, "
+                "or aggregate it to one row per customer first.")
+        key = content_hash(data)
+        folder = self.datasets_dir / key
+        name = _SAFE_NAME.sub("_", Path(filename).name)[:120] or "upload"
+        path = folder / name
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        return key
+
+    def sample_dataset(self, sample: str) -> tuple[str, str]:
+        """Store a bundled sample like an upload; returns its key and file name."""
+        found = SAMPLES.get(sample)
+        if found is None:
+            raise PersonaError(f"Unknown sample {sample!r}: choose one of {', '.join(SAMPLES)}.")
+        return self.store_dataset(found.read_bytes(), found.filename), found.filename
+
+    def dataset_bytes(self, key: str) -> tuple[bytes, str]:
+        """The stored file of ``key``: its bytes and its name."""
+        folder = self.datasets_dir / str(key)
+        files = [p for p in folder.glob("*") if p.is_file() and not p.name.endswith(".part")] \
+            if re.fullmatch(r"[0-9a-f]{16}", str(key)) and folder.is_dir() else []
+        if not files:
+            raise DatasetMissingError(
+                "That dataset is no longer on the server; load a sample or upload the file "
+                "again.")
+        return files[0].read_bytes(), files[0].name
+
+    # ---- memoized steps -----------------------------------------------------------------
+
+    def _remember(self, key: str, value: Any) -> Any:
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > MEMORY_ITEMS:
+                self._memory.popitem(last=False)
+        return value
+
+    def _recall(self, key: str) -> Any:
+        with self._lock:
+            value = self._memory.get(key)
+            if value is not None:
+                self._memory.move_to_end(key)
+                return value
+        value = self.cache.get(key)
+        return None if value is None else self._remember(key, value)
+
+    def _memoize(self, key: str, compute: Callable[[], Any]) -> Any:
+        value = self._recall(key)
+        if value is None:
+            value = compute()
+            self.cache.set(key, value)
+            self._remember(key, value)
+        return value
+
+    def prepared(self, key: str, mapping: dict[str, str] | None = None) -> Prepared:
+        """Ingest and clean a stored dataset with an optional column mapping (memoized)."""
+        mapping = _clean_mapping(mapping)
+
+        def compute() -> Prepared:
+            data, filename = self.dataset_bytes(key)
+            return prepare(data, filename,
+                           PrepareOptions(mapping=mapping, limits=self.settings.limits))
+
+        return self._memoize(_key("prepared", key, mapping), compute)
+
+    def analysis(
+        self,
+        key: str,
+        mapping: dict[str, str] | None,
+        controls: Controls | dict | None,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> Analysis:
+        """Segment a stored dataset as the controls say (memoized)."""
+        if not isinstance(controls, Controls):
+            controls = Controls.from_dict(controls)
+        mapping = _clean_mapping(mapping)
+        prepared = self.prepared(key, mapping)
+        memo = _key("analysis", key, mapping, controls.to_dict())
+        return self._memoize(memo, lambda: analyse(prepared, controls, progress))
+
+    def from_state(self, state: dict) -> tuple[Prepared, Analysis]:
+        """The prepared data and analysis an analysis store (``ids.ANALYSIS``) names."""
+        if not state or "dataset" not in state:
+            raise DatasetMissingError("No segmentation yet: load a dataset.")
+        prepared = self.prepared(state["dataset"], state.get("mapping"))
+        return prepared, self.analysis(state["dataset"], state.get("mapping"),
+                                       state.get("controls"))

@@ -1,6 +1,90 @@
-"""Every component id that a callback or a test touches."""
+"""Every component id that a callback or a test touches; layouts and callbacks both import it."""
 
-SAMPLE = "overview-sample"
-SUMMARY = "overview-summary"
-PERSONA_TABLE = "overview-persona-table"
-ERROR = "overview-error"
+# Shell: stores, navigation, the background job's progress
+DATASET = "dataset-store"  # {"key", "filename", "mapping", "shape"}
+ANALYSIS = "analysis-store"  # {"dataset", "mapping", "controls", "k"}
+SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
+SUMMARY = "shell-summary"
+CONTROLS_PANEL = "shell-controls"
+CONTROLS_OPEN = "shell-controls-open"
+CONTROLS_CLOSE = "shell-controls-close"
+PROGRESS = "shell-progress"
+PROGRESS_WRAP = "shell-progress-wrap"
+CANCEL = "shell-cancel"
+
+# Data
+SAMPLE = "data-sample"
+UPLOAD = "data-upload"
+UPLOAD_ALERT = "data-upload-alert"
+DATASET_INFO = "data-dataset-info"
+MAPPING_FIELDS = "data-mapping-fields"
+MAPPING_APPLY = "data-mapping-apply"
+MAPPING_ALERT = "data-mapping-alert"
+REPORT = "data-report"
+
+# Explore
+EXPLORE_FEATURE = "explore-feature"
+EXPLORE_LOG = "explore-log"
+HISTOGRAM = "explore-histogram"
+CORRELATION = "explore-correlation"
+STATS = "explore-stats"
+RF_VALUE = "explore-rf-value"
+RF_HEATMAP = "explore-rf-heatmap"
+
+# Segments: controls (in the side panel) and views
+ALGORITHM = "segments-algorithm"
+K_AUTO = "segments-k-auto"
+K_SLIDER = "segments-k"
+FEATURES = "segments-features"
+SCALING = "segments-scaling"
+PCA = "segments-pca"
+SEED = "segments-seed"
+SEGMENT_ALERT = "segments-alert"
+NOTICES = "segments-notices"
+K_CHART = "segments-k-chart"
+K_REASON = "segments-k-reason"
+METRICS = "segments-metrics"
+SCATTER_3D = "segments-scatter-3d"
+SCATTER_2D = "segments-scatter-2d"
+X_AXIS = "segments-x"
+Y_AXIS = "segments-y"
+BUBBLE = "segments-bubble"
+BUBBLE_X = "segments-bubble-x"
+BUBBLE_Y = "segments-bubble-y"
+BUBBLE_SIZE = "segments-bubble-size"
+BARS = "segments-bars"
+RFM_CLUSTER = "segments-rfm-cluster"
+
+# Personas
+RADAR = "personas-radar"
+PERSONA_CARDS = "personas-cards"
+
+# Customers
+SEGMENT_FILTER = "customers-segments"
+RANGES = "customers-ranges"
+QUICK_SEARCH = "customers-search"
+GRID = "customers-grid"
+ROW_COUNT = "customers-row-count"
+DOWNLOAD_CSV = "customers-download-csv"
+DOWNLOAD_XLSX = "customers-download-xlsx"
+DOWNLOAD_CONTACTS = "customers-download-contacts"
+DOWNLOAD = "customers-download"
+CUSTOMERS_ALERT = "customers-alert"
+
+#: Figures whose traces carry ``meta.segment`` and follow the shared selection.
+HIGHLIGHTED_FIGURES = (SCATTER_3D, SCATTER_2D, BUBBLE, BARS, RADAR)
+
+
+def mapping_field(role: str | object) -> dict:
+    """One column-mapping dropdown (``role`` a role name, or ``ALL``)."""
+    return {"type": "mapping-role", "index": role}
+
+
+def persona_card(segment: int | object) -> dict:
+    """One persona card (``segment`` a number, ``MATCH`` or ``ALL``); clicking selects it."""
+    return {"type": "persona-card", "index": segment}
+
+
+def range_filter(feature: str | object) -> dict:
+    """One range slider filtering the customer grid by a feature."""
+    return {"type": "range-filter", "index": feature}

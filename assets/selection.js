@@ -1,0 +1,113 @@
+// Pure-UI reactions of Persona Engine: the shared segment selection, highlighting, the
+// grid's filter model and the controls drawer. Loaded by Dash from assets/.
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    persona: {
+        DIMMED: 0.15,
+
+        // Which component fired, as a string id or an object id (pattern-matching).
+        _trigger: function () {
+            const triggered = (window.dash_clientside.callback_context || {}).triggered || [];
+            if (!triggered.length) { return {id: null, value: null}; }
+            const propId = triggered[0].prop_id || "";
+            const raw = propId.slice(0, propId.lastIndexOf("."));
+            let id = raw;
+            if (raw.startsWith("{")) {
+                try { id = JSON.parse(raw); } catch (e) { id = raw; }
+            }
+            return {id: id, value: triggered[0].value};
+        },
+
+        // A bar or a persona card toggles its segment in the multi-select.
+        choose: function (clickData, cardClicks, current) {
+            const trigger = window.dash_clientside.persona._trigger();
+            let segment = null;
+            if (trigger.id && typeof trigger.id === "object") {
+                if (!trigger.value) { return window.dash_clientside.no_update; }
+                segment = Number(trigger.id.index);
+            } else if (clickData && clickData.points && clickData.points.length) {
+                const custom = clickData.points[0].customdata;
+                segment = Number(Array.isArray(custom) ? custom[0] : custom);
+            }
+            if (segment === null || Number.isNaN(segment)) {
+                return window.dash_clientside.no_update;
+            }
+            const chosen = (current || []).map(Number);
+            return chosen.includes(segment)
+                ? chosen.filter(function (s) { return s !== segment; })
+                : chosen.concat([segment]);
+        },
+
+        selection: function (value) {
+            return (value || []).map(Number);
+        },
+
+        // Same rule as dashapp.figures.highlight: dim the segments not chosen.
+        highlight: function (selection, figure) {
+            if (!figure || !figure.data) { return window.dash_clientside.no_update; }
+            const chosen = new Set((selection || []).map(Number));
+            const dimmed = window.dash_clientside.persona.DIMMED;
+            const data = figure.data.map(function (trace) {
+                if (!trace.meta || trace.meta.segment === undefined) { return trace; }
+                const on = chosen.size === 0 || chosen.has(Number(trace.meta.segment));
+                return Object.assign({}, trace, {opacity: on ? 1 : dimmed});
+            });
+            return Object.assign({}, figure, {data: data});
+        },
+
+        cardClasses: function (selection, ids) {
+            const chosen = (selection || []).map(Number);
+            return (ids || []).map(function (id) {
+                let cls = "pe-persona-card mb-2";
+                if (chosen.length) {
+                    cls += chosen.includes(Number(id.index)) ? " pe-selected" : " pe-dimmed";
+                }
+                return cls;
+            });
+        },
+
+        // The selection and the range sliders as AG Grid's filter model; filters a user typed
+        // into other columns are kept.
+        filterModel: function (selection, values, rangeIds, mins, maxs, current) {
+            const model = {};
+            const chosen = (selection || []).map(Number);
+            if (chosen.length === 1) {
+                model.segment = {filterType: "number", type: "equals", filter: chosen[0]};
+            } else if (chosen.length > 1) {
+                model.segment = {
+                    filterType: "number", operator: "OR",
+                    conditions: chosen.map(function (s) {
+                        return {filterType: "number", type: "equals", filter: s};
+                    }),
+                };
+            }
+            const ranged = new Set();
+            (rangeIds || []).forEach(function (rid, i) {
+                ranged.add(rid.index);
+                const v = (values || [])[i];
+                if (v && (v[0] > mins[i] || v[1] < maxs[i])) {
+                    model[rid.index] = {filterType: "number", type: "inRange",
+                                        filter: v[0], filterTo: v[1]};
+                }
+            });
+            Object.keys(current || {}).forEach(function (column) {
+                if (column !== "segment" && !ranged.has(column) && !(column in model)) {
+                    model[column] = current[column];
+                }
+            });
+            return model;
+        },
+
+        rowCount: function (shown, all) {
+            const total = (all || []).length;
+            const n = shown ? shown.length : total;
+            return n.toLocaleString("en-US") + " of " + total.toLocaleString("en-US") +
+                " customers shown";
+        },
+
+        toggleControls: function (openClicks, closeClicks, className) {
+            const base = (className || "").replace(/\s*\bshow\b/g, "");
+            const trigger = window.dash_clientside.persona._trigger();
+            return trigger.id === "shell-controls-open" ? base + " show" : base;
+        },
+    },
+});

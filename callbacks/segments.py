@@ -1,0 +1,198 @@
+"""Segments: run the segmentation in the background, then draw every view of it."""
+
+from __future__ import annotations
+
+import logging
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, html, no_update
+
+from dashapp import figures, views
+from dashapp.analysis import AUTO, Controls
+from dashapp.errors import PersonaError
+from dashapp.services import Services
+from layouts import ids
+from layouts.segments import METRIC_NAMES, metric_id
+
+log = logging.getLogger(__name__)
+
+
+def _alert(message: str) -> dbc.Alert:
+    return dbc.Alert(message, color="danger", className="py-2 small mb-2")
+
+
+def controls_from(algorithm, auto, k, features, scaling, pca, seed) -> Controls:
+    return Controls.from_dict({"algorithm": algorithm, "k": AUTO if auto else k,
+                               "features": features, "scaling": scaling, "pca": pca,
+                               "seed": seed})
+
+
+def axis_defaults(features: list[str]) -> tuple[str, str, str, str, str]:
+    """x and y of the cross-section; x, y and size of the bubbles."""
+    f = features + features[-1:] * 3 if features else ["", "", ""]
+    if len(features) >= 3:
+        return f[0], f[2], f[0], f[2], f[1]
+    return f[0], f[1], f[0], f[1], f[1]
+
+
+def register(app: Dash, services: Services, session_key) -> None:
+    @app.callback(
+        Output(ids.FEATURES, "options"),
+        Output(ids.FEATURES, "value"),
+        Output(ids.X_AXIS, "options"), Output(ids.X_AXIS, "value"),
+        Output(ids.Y_AXIS, "options"), Output(ids.Y_AXIS, "value"),
+        Output(ids.BUBBLE_X, "options"), Output(ids.BUBBLE_X, "value"),
+        Output(ids.BUBBLE_Y, "options"), Output(ids.BUBBLE_Y, "value"),
+        Output(ids.BUBBLE_SIZE, "options"), Output(ids.BUBBLE_SIZE, "value"),
+        Input(ids.DATASET, "data"),
+        prevent_initial_call=True,
+    )
+    def _features(store):
+        try:
+            prepared = services.prepared(store["key"], store.get("mapping"))
+        except PersonaError:
+            return (no_update,) * 12
+        options = list(prepared.numeric_features)
+        x, y, bx, by, size = axis_defaults(list(prepared.default_features))
+        return (options, list(prepared.default_features), options, x, options, y,
+                options, bx, options, by, options, size)
+
+    app.clientside_callback(
+        "function (auto, algorithm) { return Boolean(auto) || algorithm === 'dbscan'; }",
+        Output(ids.K_SLIDER, "disabled"),
+        Input(ids.K_AUTO, "value"),
+        Input(ids.ALGORITHM, "value"),
+    )
+
+    @app.callback(
+        Output(ids.ANALYSIS, "data"),
+        Output(ids.SEGMENT_ALERT, "children"),
+        Input(ids.DATASET, "data"),
+        Input(ids.ALGORITHM, "value"),
+        Input(ids.K_AUTO, "value"),
+        Input(ids.K_SLIDER, "value"),
+        Input(ids.FEATURES, "value"),
+        Input(ids.SCALING, "value"),
+        Input(ids.PCA, "value"),
+        Input(ids.SEED, "value"),
+        background=True,
+        running=[
+            (Output(ids.PROGRESS_WRAP, "style"), {"visibility": "visible"},
+             {"visibility": "hidden"}),
+            (Output(ids.CANCEL, "disabled"), False, True),
+        ],
+        progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
+        progress_default=[0, ""],
+        cancel=[Input(ids.CANCEL, "n_clicks")],
+        cache_by=[session_key],
+        interval=250,
+        prevent_initial_call=True,
+    )
+    def _analyse(set_progress, store, algorithm, auto, k, features, scaling, pca, seed):
+        if not store:
+            return no_update, None
+        controls = controls_from(algorithm, auto, k, features, scaling, pca, seed)
+        try:
+            prepared = services.prepared(store["key"], store.get("mapping"))
+            if set(controls.features) - set(prepared.numeric_features):
+                # The checklist still shows the previous dataset's features.
+                controls = controls_from(algorithm, auto, k, [], scaling, pca, seed)
+            elif not controls.features:
+                raise PersonaError("No features are ticked: tick at least one numeric "
+                                   "feature to segment on.")
+            analysis = services.analysis(
+                store["key"], store.get("mapping"), controls,
+                progress=lambda step, steps, what: set_progress((step, what)))
+        except PersonaError as err:
+            return no_update, _alert(str(err))
+        except Exception as err:  # a bug must not leave a traceback in the browser
+            log.exception("segmentation failed")
+            return no_update, _alert(f"The segmentation failed ({type(err).__name__}); the "
+                                     "previous result is still shown.")
+        return ({"dataset": store["key"], "mapping": store.get("mapping"),
+                 "filename": store["filename"], "controls": controls.to_dict(),
+                 "k": analysis.segmentation.k}, None)
+
+    metric_outputs = [Output(metric_id(name), "children") for name in METRIC_NAMES]
+
+    @app.callback(
+        Output(ids.SUMMARY, "children"),
+        Output(ids.NOTICES, "children"),
+        *metric_outputs,
+        Output(ids.K_CHART, "figure"),
+        Output(ids.K_REASON, "children"),
+        Output(ids.SCATTER_3D, "figure"),
+        Output(ids.BARS, "figure"),
+        Output(ids.RFM_CLUSTER, "figure"),
+        Input(ids.ANALYSIS, "data"),
+        prevent_initial_call=True,
+    )
+    def _views(state):
+        prepared, analysis = services.from_state(state)
+        seg = analysis.segmentation
+        customers = prepared.customers
+        names = {p.segment: p.name for p in analysis.personas}
+        metrics = views.metric_values(analysis)
+        notices = [*prepared.ingested.notices, *seg.notices, *analysis.notices]
+        if seg.metrics.silhouette_sample:
+            notices.append(seg.metrics.silhouette_note)
+        if analysis.sweep is None:
+            k_chart = figures.empty_figure("DBSCAN finds the number of segments itself.")
+            reason = ""
+        else:
+            k_chart = figures.k_selection(analysis.sweep.table, analysis.sweep.recommended,
+                                          analysis.sweep.elbow)
+            reason = analysis.sweep.reason
+        features = list(seg.features)
+        if seg.params.pca:
+            points = figures.pca_components(customers[features], 3)
+            points["customer_id"] = customers["customer_id"].to_numpy()
+            axes = tuple(points.columns[:3])
+            scatter = figures.scatter_3d(points, seg.labels, names, axes) if len(axes) == 3 \
+                else figures.empty_figure("Three components are needed for a 3D view.")
+        elif len(features) >= 3:
+            scatter = figures.scatter_3d(customers, seg.labels, names, tuple(features[:3]))
+        else:
+            scatter = figures.empty_figure("A 3D view needs three features; see the "
+                                           "cross-section below.")
+        if "rfm_segment" in customers:
+            crossing = figures.rfm_cluster_heatmap(customers["rfm_segment"], seg.labels, names)
+        else:
+            crossing = figures.empty_figure("Named RFM segments need a transaction log.")
+        return (views.headline(prepared, analysis, state.get("filename", "")),
+                [html.Div(n, className="mb-1") for n in notices],
+                *(metrics[name] for name in METRIC_NAMES),
+                k_chart, reason, scatter, figures.segment_bars(analysis.personas), crossing)
+
+    @app.callback(
+        Output(ids.SCATTER_2D, "figure"),
+        Input(ids.ANALYSIS, "data"),
+        Input(ids.X_AXIS, "value"),
+        Input(ids.Y_AXIS, "value"),
+        State(ids.SELECTION, "data"),
+        prevent_initial_call=True,
+    )
+    def _cross(state, x, y, selected):
+        prepared, analysis = services.from_state(state)
+        if x not in prepared.customers or y not in prepared.customers:
+            return figures.empty_figure("Choose two features.")
+        names = {p.segment: p.name for p in analysis.personas}
+        fig = figures.scatter_2d(prepared.customers, analysis.segmentation.labels, names, x, y)
+        return figures.highlight(fig, selected)
+
+    @app.callback(
+        Output(ids.BUBBLE, "figure"),
+        Input(ids.ANALYSIS, "data"),
+        Input(ids.BUBBLE_X, "value"),
+        Input(ids.BUBBLE_Y, "value"),
+        Input(ids.BUBBLE_SIZE, "value"),
+        State(ids.SELECTION, "data"),
+        prevent_initial_call=True,
+    )
+    def _bubble(state, x, y, size, selected):
+        prepared, analysis = services.from_state(state)
+        if any(c not in prepared.customers for c in (x, y, size)):
+            return figures.empty_figure("Choose x, y and size.")
+        names = {p.segment: p.name for p in analysis.personas}
+        fig = figures.bubble(prepared.customers, analysis.segmentation.labels, names, x, y, size)
+        return figures.highlight(fig, selected)

@@ -1,0 +1,49 @@
+"""Data section: a bundled sample or an upload, the column mapping, the cleaning report."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashapp.ingest import ACCEPTED_FORMATS
+from dashapp.samples import SAMPLES
+from layouts import ids
+from layouts.common import card, labelled, section
+
+
+def layout(default_sample: str, max_upload_mb: float) -> html.Section:
+    source = card(
+        "Source",
+        labelled("Bundled sample", dcc.Dropdown(
+            id=ids.SAMPLE, options=[{"label": s.label, "value": s.key} for s in SAMPLES.values()],
+            value=default_sample, clearable=False, searchable=False,
+        ), ids.SAMPLE),
+        dcc.Upload(
+            id=ids.UPLOAD,
+            children=html.Div([
+                html.Div("Drop a file here or click to choose one", className="fw-semibold"),
+                html.Div(f"{ACCEPTED_FORMATS}; up to {max_upload_mb:g} MB",
+                         className="small text-muted"),
+            ]),
+            className="pe-upload", className_active="pe-upload pe-upload-active",
+            multiple=False,
+        ),
+        html.Div(id=ids.UPLOAD_ALERT, className="mt-2"),
+        html.Div(id=ids.DATASET_INFO, className="small mt-2"),
+    )
+    mapping = card(
+        "Column mapping",
+        html.P("Detected roles; change one and apply to read the file again.",
+               className="small text-muted"),
+        html.Div(id=ids.MAPPING_FIELDS),
+        dbc.Button("Apply mapping", id=ids.MAPPING_APPLY, size="sm", color="secondary",
+                   className="mt-1"),
+        html.Div(id=ids.MAPPING_ALERT, className="mt-2"),
+    )
+    return section(
+        "data", "Data", "Load a sample or your own file: a transaction log or a customer table.",
+        dbc.Row([dbc.Col(source, md=6, className="mb-3"),
+                 dbc.Col(mapping, md=6, className="mb-3")]),
+        html.H3("Cleaning report", className="h6"),
+        html.Div(id=ids.REPORT),
+    )

@@ -1,0 +1,71 @@
+"""The always-mounted shell: navbar, stores, the controls panel and the progress bar."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashapp.settings import Settings
+from layouts import customers, data, explore, ids, personas, segments
+
+NAV = (("data", "Data"), ("explore", "Explore"), ("segments", "Segments"),
+       ("personas", "Personas"), ("customers", "Customers"))
+
+
+def _navbar() -> dbc.Navbar:
+    links = [dbc.NavLink(title, href=f"#{anchor}", external_link=True, className="px-2")
+             for anchor, title in NAV]
+    return dbc.Navbar(
+        dbc.Container([
+            dbc.NavbarBrand("Persona Engine", className="fw-semibold me-3"),
+            dbc.Nav(links, className="pe-nav flex-nowrap", navbar=True),
+            dbc.Button("Controls", id=ids.CONTROLS_OPEN, size="sm", color="light",
+                       outline=True, className="d-lg-none ms-auto"),
+        ], fluid=True, className="flex-nowrap"),
+        color="dark", dark=True, sticky="top", className="pe-navbar py-1",
+    )
+
+
+def _controls_panel() -> html.Aside:
+    """Beside the sections on wide screens; an offcanvas drawer below 992 px."""
+    progress = html.Div([
+        dbc.Progress(id=ids.PROGRESS, value=0, max=3, striped=True, animated=True,
+                     className="mb-1"),
+        dbc.Button("Cancel", id=ids.CANCEL, size="sm", color="link", className="p-0",
+                   disabled=True),
+    ], id=ids.PROGRESS_WRAP, style={"visibility": "hidden"}, className="mb-2")
+    return html.Aside(
+        [
+            html.Div([
+                html.H2("Segmentation", className="h6 mb-0"),
+                dbc.Button("Close", id=ids.CONTROLS_CLOSE, size="sm", color="link",
+                           className="d-lg-none"),
+            ], className="offcanvas-header px-0 pt-0 pb-2"),
+            html.Div([progress, segments.controls()], className="offcanvas-body p-0 d-block"),
+        ],
+        id=ids.CONTROLS_PANEL, className="offcanvas-lg offcanvas-start pe-controls",
+        tabIndex="-1",
+    )
+
+
+def layout(settings: Settings) -> html.Div:
+    """The whole page; data arrives through callbacks, never at import time."""
+    return html.Div([
+        dcc.Store(id=ids.DATASET),
+        dcc.Store(id=ids.ANALYSIS),
+        dcc.Store(id=ids.SELECTION, data=[]),
+        _navbar(),
+        dbc.Container([
+            html.P(id=ids.SUMMARY, className="pe-summary small mt-2 mb-2"),
+            dbc.Row([
+                dbc.Col(_controls_panel(), lg=3, className="pe-side"),
+                dbc.Col([
+                    data.layout(settings.sample, settings.limits.max_bytes / 2**20),
+                    explore.layout(),
+                    segments.layout(),
+                    personas.layout(),
+                    customers.layout(),
+                ], lg=9, className="pe-main"),
+            ]),
+        ], fluid=True),
+    ])

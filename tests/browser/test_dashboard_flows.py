@@ -1,0 +1,152 @@
+"""Browser flows of the dashboard (headless Chromium through dash_duo, a fresh app each)."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from selenium.webdriver.common.keys import Keys
+
+from app import create_app
+from layouts import ids
+from layouts.segments import metric_id
+
+ARTIFACTS = Path("/tmp/dash_artifacts")
+
+
+def _start(dash_duo, settings):
+    dash_duo.start_server(create_app(settings))
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "segments", timeout=60)
+    # Bootstrap scrolls smoothly; selenium would click while the page is still moving.
+    dash_duo.driver.execute_script("document.documentElement.style.scrollBehavior = 'auto';")
+
+
+def _cards(dash_duo) -> list:
+    return dash_duo.find_elements(f"#{ids.PERSONA_CARDS} .pe-persona-card")
+
+
+def _wait_cards(dash_duo, n: int, timeout: float = 60) -> None:
+    dash_duo.wait_for_element(f"#{ids.PERSONA_CARDS} .pe-persona-card", timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while len(_cards(dash_duo)) != n:
+        assert time.monotonic() < deadline, f"{len(_cards(dash_duo))} persona cards, not {n}"
+        time.sleep(0.2)
+
+
+def _radar_traces(dash_duo) -> int:
+    return dash_duo.driver.execute_script(
+        f"const g = document.querySelector('#{ids.RADAR} .js-plotly-plot');"
+        "return g && g.data ? g.data.length : -1;")
+
+
+def _upload(dash_duo, path: Path) -> None:
+    dash_duo.find_element(f"#{ids.UPLOAD} input[type=file]").send_keys(str(path))
+
+
+def test_flow001_opens_with_the_sample_scatter_and_radar(dash_duo, settings):
+    _start(dash_duo, settings)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "retail_transactions.csv")
+    dash_duo.wait_for_element(f"#{ids.SCATTER_3D} .gl-container, #{ids.SCATTER_3D} canvas",
+                              timeout=30)
+    dash_duo.wait_for_element(f"#{ids.RADAR} .polarlayer path", timeout=30)
+    cards = len(_cards(dash_duo))
+    assert cards >= 2
+    assert _radar_traces(dash_duo) == cards
+    dash_duo.wait_for_contains_text(f"#{ids.REPORT}", "Rows read")
+    assert dash_duo.get_logs() == []
+
+
+def test_flow002_upload_sales_data_gives_92_customers_in_4_personas(dash_duo, settings,
+                                                                    shared_data):
+    _start(dash_duo, settings)
+    _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "sales_data_sample.csv: 92 customers",
+                                    timeout=60)
+    _wait_cards(dash_duo, 4)
+    dash_duo.wait_for_contains_text(f"#{metric_id('silhouette')}", "0.49")
+    dash_duo.wait_for_contains_text(f"#{ids.REPORT}", "cp1252")
+    assert dash_duo.get_logs() == []
+
+
+def test_flow003_k_of_5_gives_5_cards_and_5_radar_traces(dash_duo, settings, shared_data):
+    _start(dash_duo, settings)
+    _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
+    _wait_cards(dash_duo, 4)
+    dash_duo.find_element(f"label[for={ids.K_AUTO}]").click()
+    dash_duo.wait_for_no_elements(f"#{ids.K_SLIDER} [data-disabled]")
+    thumb = dash_duo.find_element(f"#{ids.K_SLIDER} [role=slider]")
+    assert thumb.get_attribute("aria-valuenow") == "4"
+    thumb.click()
+    thumb.send_keys(Keys.ARROW_RIGHT)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "in 5 segments", timeout=60)
+    _wait_cards(dash_duo, 5)
+    assert _radar_traces(dash_duo) == 5
+    assert dash_duo.get_logs() == []
+
+
+def _row_count(dash_duo) -> int:
+    text = dash_duo.find_element(f"#{ids.ROW_COUNT}").text
+    return int(text.split(" of ")[0].replace(",", ""))
+
+
+def test_flow004_one_segment_filters_the_grid_and_the_csv(dash_duo, settings, shared_data):
+    _start(dash_duo, settings)
+    _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
+    _wait_cards(dash_duo, 4)
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "92 of 92")
+    cards = _cards(dash_duo)
+    size = int(cards[1].text.split("\n")[1].split(" customers")[0].replace(",", ""))
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});",
+                                   cards[1])
+    cards[1].click()
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", f"{size} of 92")
+    assert _row_count(dash_duo) == size
+    dash_duo.find_element(f"#{ids.DOWNLOAD_CSV}").click()
+    folder = Path(dash_duo.download_path)
+    deadline = time.monotonic() + 20
+    while not [p for p in folder.glob("*.csv")]:
+        assert time.monotonic() < deadline, "no CSV downloaded"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    path = next(folder.glob("*.csv"))
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == size
+    assert {row["segment"] for row in rows} == {"1"}
+    assert dash_duo.get_logs() == []
+
+
+def test_flow005_broken_upload_alerts_and_keeps_the_data(dash_duo, settings, tmp_path):
+    _start(dash_duo, settings)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "retail_transactions.csv")
+    before = dash_duo.find_element(f"#{ids.SUMMARY}").text
+    broken = tmp_path / "customers.csv"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    _upload(dash_duo, broken)
+    dash_duo.wait_for_element(f"#{ids.UPLOAD_ALERT} .alert-danger", timeout=30)
+    assert "Still showing retail_transactions.csv" in \
+        dash_duo.find_element(f"#{ids.UPLOAD_ALERT}").text
+    assert dash_duo.find_element(f"#{ids.SUMMARY}").text == before
+    assert len(_cards(dash_duo)) >= 2
+    assert dash_duo.get_logs() == []
+
+
+def test_flow006_phone_width_has_no_horizontal_scroll(dash_duo, settings):
+    dash_duo.driver.set_window_size(390, 844)
+    _start(dash_duo, settings)
+    dash_duo.wait_for_element(f"#{ids.RADAR} .polarlayer path", timeout=30)
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "customers shown")
+    width, viewport = dash_duo.driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth];")
+    assert width <= viewport, (width, viewport)
+    assert not dash_duo.find_element(f"#{ids.CONTROLS_PANEL}").is_displayed() or \
+        "show" not in dash_duo.find_element(f"#{ids.CONTROLS_PANEL}").get_attribute("class")
+    dash_duo.find_element(f"#{ids.CONTROLS_OPEN}").click()
+    dash_duo.wait_for_class_to_equal(f"#{ids.CONTROLS_PANEL}",
+                                     "offcanvas-lg offcanvas-start pe-controls show")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / "phone-390x844.png"))
+    width = dash_duo.driver.execute_script("return document.documentElement.scrollWidth;")
+    assert width <= viewport
+    assert dash_duo.get_logs() == []
