@@ -17,10 +17,17 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             return {id: id, value: triggered[0].value};
         },
 
-        // A bar or a persona card toggles its segment in the multi-select.
-        choose: function (clickData, cardClicks, current) {
+        // A bar or a persona card toggles its segment in the multi-select; a legend click
+        // (plotly hides or shows traces) selects the segments still shown in that chart.
+        choose: function () {
+            const args = Array.prototype.slice.call(arguments);
+            const clickData = args[0];
+            const current = args[args.length - 1];
             const trigger = window.dash_clientside.persona._trigger();
             let segment = null;
+            if (typeof trigger.id === "string" && trigger.id !== "segments-bars") {
+                return window.dash_clientside.persona._fromLegend(trigger.id, current);
+            }
             if (trigger.id && typeof trigger.id === "object") {
                 if (!trigger.value) { return window.dash_clientside.no_update; }
                 segment = Number(trigger.id.index);
@@ -35,6 +42,24 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             return chosen.includes(segment)
                 ? chosen.filter(function (s) { return s !== segment; })
                 : chosen.concat([segment]);
+        },
+
+        _fromLegend: function (graphId, current) {
+            const gd = document.querySelector("#" + graphId + " .js-plotly-plot");
+            if (!gd || !gd.data) { return window.dash_clientside.no_update; }
+            const all = [];
+            const shown = [];
+            gd.data.forEach(function (trace) {
+                if (!trace.meta || trace.meta.segment === undefined) { return; }
+                all.push(Number(trace.meta.segment));
+                if (trace.visible !== "legendonly" && trace.visible !== false) {
+                    shown.push(Number(trace.meta.segment));
+                }
+            });
+            const next = shown.length === all.length ? [] : shown;
+            const same = next.length === (current || []).length &&
+                next.every(function (s) { return (current || []).map(Number).includes(s); });
+            return same ? window.dash_clientside.no_update : next;
         },
 
         selection: function (value) {

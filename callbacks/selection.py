@@ -1,5 +1,6 @@
-"""The shared segment selection: bars, persona cards and the multi-select all write it, and
-every chart follows it. Pure UI, so it all runs in the browser (``assets/selection.js``)."""
+"""The shared segment selection: bars, persona cards, legend entries and the multi-select all
+write it, and every chart follows it. Pure UI, so it all runs in the browser
+(``assets/selection.js``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def register(app: Dash) -> None:
         Output(ids.SEGMENT_FILTER, "value"),
         Input(ids.BARS, "clickData"),
         Input(ids.persona_card(ALL), "n_clicks"),
+        *(Input(figure, "restyleData") for figure in ids.LEGEND_FIGURES),
         State(ids.SEGMENT_FILTER, "value"),
         prevent_initial_call=True,
     )

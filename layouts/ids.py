@@ -73,6 +73,8 @@ CUSTOMERS_ALERT = "customers-alert"
 
 #: Figures whose traces carry ``meta.segment`` and follow the shared selection.
 HIGHLIGHTED_FIGURES = (SCATTER_3D, SCATTER_2D, BUBBLE, BARS, RADAR)
+#: Figures with a legend of segments: showing or hiding entries there selects segments.
+LEGEND_FIGURES = (SCATTER_3D, SCATTER_2D, BUBBLE, RADAR)
 
 
 def mapping_field(role: str | object) -> dict:

@@ -54,6 +54,18 @@ def test_flow001_opens_with_the_sample_scatter_and_radar(dash_duo, settings):
     assert cards >= 2
     assert _radar_traces(dash_duo) == cards
     dash_duo.wait_for_contains_text(f"#{ids.REPORT}", "Rows read")
+    # Hiding a segment in the radar's legend selects the others everywhere.
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "customers shown")
+    total = _row_count(dash_duo)
+    entry = dash_duo.find_elements(f"#{ids.RADAR} .legend .traces .legendtoggle")[0]
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", entry)
+    entry.click()
+    dash_duo.wait_for_element(f"#{ids.PERSONA_CARDS} .pe-dimmed")
+    assert len(dash_duo.find_elements(f"#{ids.PERSONA_CARDS} .pe-selected")) == cards - 1
+    deadline = time.monotonic() + 10
+    while _row_count(dash_duo) == total:
+        assert time.monotonic() < deadline, "the grid did not follow the legend"
+        time.sleep(0.2)
     assert dash_duo.get_logs() == []
 
 
