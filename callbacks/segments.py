@@ -113,7 +113,8 @@ def register(app: Dash, services: Services, session_key) -> None:
                  "filename": store["filename"], "controls": controls.to_dict(),
                  "k": analysis.segmentation.k}, None)
 
-    metric_outputs = [Output(metric_id(name), "children") for name in METRIC_NAMES]
+    metric_outputs = [Output(metric_id(name), "children")
+                      for name in METRIC_NAMES if name != "stability"]
 
     @app.callback(
         Output(ids.SUMMARY, "children"),
@@ -161,7 +162,7 @@ def register(app: Dash, services: Services, session_key) -> None:
             crossing = figures.empty_figure("Named RFM segments need a transaction log.")
         return (views.headline(prepared, analysis, state.get("filename", "")),
                 [html.Div(n, className="mb-1") for n in notices],
-                *(metrics[name] for name in METRIC_NAMES),
+                *(metrics[name] for name in METRIC_NAMES if name != "stability"),
                 k_chart, reason, scatter, figures.segment_bars(analysis.personas), crossing)
 
     @app.callback(
@@ -196,3 +197,25 @@ def register(app: Dash, services: Services, session_key) -> None:
         names = {p.segment: p.name for p in analysis.personas}
         fig = figures.bubble(prepared.customers, analysis.segmentation.labels, names, x, y, size)
         return figures.highlight(fig, selected)
+
+    @app.callback(
+        Output(metric_id("stability"), "children"),
+        Input(ids.ANALYSIS, "data"),
+        background=True,
+        running=[(Output(ids.STABILITY_RUNNING, "spinner_style"), {"visibility": "visible"},
+                  {"visibility": "hidden"})],
+        cache_by=[session_key],
+        interval=400,
+        prevent_initial_call=True,
+    )
+    def _stability(state):
+        try:
+            found, note = services.stability(state["dataset"], state.get("mapping"),
+                                             state.get("controls"))
+        except PersonaError as err:
+            return str(err)
+        except Exception:  # a bug must not leave a traceback in the browser
+            log.exception("stability failed")
+            return "n/a"
+        text = views.stability_value(found)
+        return html.Span(text, title=note) if note else text

@@ -1,4 +1,4 @@
-"""From the dashboard's controls to a segmentation with its k sweep and stability (no Dash)."""
+"""From the dashboard's controls to a segmentation, its k sweep and stability (no Dash)."""
 
 from __future__ import annotations
 
@@ -103,14 +103,14 @@ class Analysis:
     """A segmentation with what the dashboard shows beside it.
 
     The prepared data is not part of it (it is cached once per dataset); :meth:`result`
-    joins the two.
+    joins the two. Stability is computed apart (:func:`stability_of`): it costs several refits
+    and the views need not wait for it.
     """
 
     controls: Controls
     segmentation: Segmentation
     personas: tuple[Persona, ...]
     sweep: KSweep | None
-    stability: Stability | None
     notices: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -121,12 +121,23 @@ class Analysis:
         return Result(prepared, self.segmentation, self.personas, self.sweep)
 
 
+def sweep_params(params: SegmentParams) -> SegmentParams | None:
+    """What the k sweep depends on (not k itself); ``None`` for DBSCAN, which has no k."""
+    return None if params.algorithm == "dbscan" else replace(params, k=2)
+
+
+def sweep(prepared: Prepared, params: SegmentParams) -> KSweep:
+    """The k sweep 2..10 of :func:`dashapp.segment.sweep_k` for these features and settings."""
+    return sweep_k(prepared.customers, params)
+
+
 def analyse(
     prepared: Prepared,
     controls: Controls,
     progress: Callable[[int, int, str], None] | None = None,
+    ksweep: Callable[[SegmentParams], KSweep] | None = None,
 ) -> Analysis:
-    """Sweep k (k-based algorithms), fit the chosen or recommended k, score its stability.
+    """Sweep k (k-based algorithms), then fit the chosen or the recommended k.
 
     Parameters
     ----------
@@ -135,35 +146,41 @@ def analyse(
     controls
         The dashboard's choices.
     progress
-        Called as ``progress(step, steps, what)`` before each of the three steps.
+        Called as ``progress(step, steps, what)`` before each step.
+    ksweep
+        Returns the sweep for parameters (a memoized :func:`sweep`, so that changing k does
+        not sweep again); by default :func:`sweep`.
     """
     report = progress or (lambda step, steps, what: None)
     params = segment_params(prepared, controls)
-    customers = prepared.customers
     notices: list[str] = []
     if controls.pca and params.pca is None:
         notices.append("PCA needs at least three features; fitted on the features as they are.")
-    sweep = None
-    if params.algorithm != "dbscan":
-        report(0, 3, "Trying k = 2 to 10")
-        sweep = sweep_k(customers, params)
+    found = None
+    base = sweep_params(params)
+    if base is not None:
+        report(0, 2, "Trying k = 2 to 10")
+        found = (ksweep or (lambda p: sweep(prepared, p)))(base)
         if controls.k == AUTO:
-            params = replace(params, k=sweep.recommended)
-    report(1, 3, f"Fitting {params.algorithm}")
-    segmentation = segment(customers, params)
-    personas = tuple(build_personas(customers, segmentation))
-    report(2, 3, "Checking stability across seeds")
-    sample = customers
+            params = replace(params, k=found.recommended)
+    report(1, 2, f"Fitting {params.algorithm}")
+    segmentation = segment(prepared.customers, params)
+    personas = tuple(build_personas(prepared.customers, segmentation))
+    report(2, 2, "Done")
+    return Analysis(controls, segmentation, personas, found, tuple(notices))
+
+
+def stability_of(prepared: Prepared, analysis: Analysis) -> tuple[Stability | None, str]:
+    """Mean adjusted Rand index of refits with other seeds, and a note when it was sampled."""
+    seg = analysis.segmentation
+    if seg.k < 2:
+        return None, ""
+    customers, note = prepared.customers, ""
     if len(customers) > STABILITY_MAX_ROWS:
-        sample = customers.sample(STABILITY_MAX_ROWS, random_state=params.seed)
-        notices.append(f"Stability measured on a random sample of {STABILITY_MAX_ROWS:,} "
-                       "customers.")
-    stable = None
-    if segmentation.k >= 2:
-        stable = stability(sample.reset_index(drop=True),
-                           replace(params, k=segmentation.k), n_seeds=STABILITY_SEEDS)
-    report(3, 3, "Done")
-    return Analysis(controls, segmentation, personas, sweep, stable, tuple(notices))
+        customers = customers.sample(STABILITY_MAX_ROWS, random_state=seg.params.seed)
+        note = f"Stability measured on a random sample of {STABILITY_MAX_ROWS:,} customers."
+    params = replace(seg.params, k=seg.k) if seg.params.algorithm != "dbscan" else seg.params
+    return stability(customers.reset_index(drop=True), params, n_seeds=STABILITY_SEEDS), note
 
 
 def customers_with_segments(prepared: Prepared, analysis: Analysis) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from typing import Any
 from flask_caching.backends.filesystemcache import FileSystemCache
 
 from dashapp import __version__
-from dashapp.analysis import Analysis, Controls, analyse
+from dashapp.analysis import Analysis, Controls, analyse, stability_of, sweep
 from dashapp.errors import PersonaError, TooLargeError
 from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
 from dashapp.samples import SAMPLES
@@ -167,8 +167,25 @@ class Services:
             controls = Controls.from_dict(controls)
         mapping = _clean_mapping(mapping)
         prepared = self.prepared(key, mapping)
+
+        def ksweep(params):
+            return self._memoize(_key("sweep", key, mapping, repr(params)),
+                                 lambda: sweep(prepared, params))
+
         memo = _key("analysis", key, mapping, controls.to_dict())
-        return self._memoize(memo, lambda: analyse(prepared, controls, progress))
+        return self._memoize(memo, lambda: analyse(prepared, controls, progress, ksweep))
+
+    def stability(self, key: str, mapping: dict[str, str] | None,
+                  controls: Controls | dict | None):
+        """Stability of the analysis these controls give: ``(Stability | None, note)``."""
+        if not isinstance(controls, Controls):
+            controls = Controls.from_dict(controls)
+        mapping = _clean_mapping(mapping)
+        analysis = self.analysis(key, mapping, controls)
+        prepared = self.prepared(key, mapping)
+        params = analysis.segmentation.params
+        return self._memoize(_key("stability", key, mapping, repr(params)),
+                             lambda: stability_of(prepared, analysis))
 
     def from_state(self, state: dict) -> tuple[Prepared, Analysis]:
         """The prepared data and analysis an analysis store (``ids.ANALYSIS``) names."""

@@ -106,18 +106,20 @@ def format_number(value: float | None, digits: int = 3) -> str:
 
 
 def metric_values(analysis: Analysis) -> dict[str, str]:
-    """Each metric card's text (silhouette says when it was sampled)."""
+    """Each fit metric card's text (silhouette says when it was sampled)."""
     m = analysis.segmentation.metrics
     silhouette = format_number(m.silhouette)
     if m.silhouette_sample:
         silhouette += f" (sample of {m.silhouette_sample:,})"
-    stability = analysis.stability
     return {
         "silhouette": silhouette,
         "calinski_harabasz": format_number(m.calinski_harabasz, 1),
         "davies_bouldin": format_number(m.davies_bouldin),
-        "stability": "n/a" if stability is None else f"{stability.mean_ari:.3f}",
     }
+
+
+def stability_value(stability) -> str:
+    return "n/a" if stability is None else f"{stability.mean_ari:.3f}"
 
 
 def headline(prepared: Prepared, analysis: Analysis, filename: str) -> str:

@@ -69,8 +69,13 @@ def controls() -> html.Div:
 
 def _metric_card(name: str) -> dbc.Col:
     title, hint = METRIC_NAMES[name]
+    running = None
+    if name == "stability":
+        # Refits take a while: the other views show first, this spinner meanwhile.
+        running = dbc.Spinner(size="sm", id=ids.STABILITY_RUNNING, spinner_class_name="ms-1",
+                              spinner_style={"visibility": "hidden"})
     return dbc.Col(dbc.Card(dbc.CardBody([
-        html.Div(title, className="small text-muted"),
+        html.Div([title, running], className="small text-muted"),
         html.Div("-", id=metric_id(name), className="fs-4 fw-semibold pe-metric"),
         html.Div(hint, className="small text-muted"),
     ], className="p-2"), className="h-100"), xs=6, md=3, className="mb-2")

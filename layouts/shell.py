@@ -29,7 +29,7 @@ def _navbar() -> dbc.Navbar:
 def _controls_panel() -> html.Aside:
     """Beside the sections on wide screens; an offcanvas drawer below 992 px."""
     progress = html.Div([
-        dbc.Progress(id=ids.PROGRESS, value=0, max=3, striped=True, animated=True,
+        dbc.Progress(id=ids.PROGRESS, value=0, max=2, striped=True, animated=True,
                      className="mb-1"),
         dbc.Button("Cancel", id=ids.CANCEL, size="sm", color="link", className="p-0",
                    disabled=True),

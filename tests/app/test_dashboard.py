@@ -148,7 +148,9 @@ def test_app007_analysis_of_the_sales_data_matches_the_published_figures(setting
     assert seg.metrics.silhouette == pytest.approx(0.4945, abs=5e-4)
     assert sorted(seg.sizes.tolist()) == [2, 12, 29, 49]
     assert views.metric_values(analysis)["silhouette"] == "0.494"
-    assert analysis.stability.mean_ari == pytest.approx(1.0)
+    found, note = services.stability(key, None, Controls())
+    assert found.mean_ari == pytest.approx(1.0) and note == ""
+    assert views.stability_value(found) == "1.000"
     five = services.analysis(key, None, Controls(k=5))
     assert five.segmentation.k == 5 and len(five.personas) == 5
     with pytest.raises(PersonaError, match="k|customers"):

@@ -77,6 +77,7 @@ def test_flow002_upload_sales_data_gives_92_customers_in_4_personas(dash_duo, se
                                     timeout=60)
     _wait_cards(dash_duo, 4)
     dash_duo.wait_for_contains_text(f"#{metric_id('silhouette')}", "0.49")
+    dash_duo.wait_for_text_to_equal(f"#{metric_id('stability')}", "1.000", timeout=60)
     dash_duo.wait_for_contains_text(f"#{ids.REPORT}", "cp1252")
     assert dash_duo.get_logs() == []
 
