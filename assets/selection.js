@@ -122,7 +122,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             return model;
         },
 
-        rowCount: function (shown, all) {
+        rowCount: function (shown, all, rowModelType) {
+            // A grid paged from the server reports its count from the server.
+            if (rowModelType === "infinite") { return window.dash_clientside.no_update; }
             const total = (all || []).length;
             const n = shown ? shown.length : total;
             return n.toLocaleString("en-US") + " of " + total.toLocaleString("en-US") +

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask_caching.backends.filesystemcache import FileSystemCache
 
-from dashapp import __version__
+from dashapp import __version__, views
 from dashapp.analysis import Analysis, Controls, analyse, stability_of, sweep
 from dashapp.errors import PersonaError, TooLargeError
 from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
@@ -194,3 +194,15 @@ class Services:
         prepared = self.prepared(state["dataset"], state.get("mapping"))
         return prepared, self.analysis(state["dataset"], state.get("mapping"),
                                        state.get("controls"))
+
+    def grid_frame(self, state: dict):
+        """The customer table the grid shows for an analysis store (kept in memory only: it is
+        rebuilt cheaply from the cached analysis, and block requests come in bursts)."""
+        prepared, analysis = self.from_state(state)
+        key = _key("grid", state.get("dataset"), _clean_mapping(state.get("mapping")),
+                   Controls.from_dict(state.get("controls")).to_dict())
+        with self._lock:
+            found = self._memory.get(key)
+        if found is None:
+            found = self._remember(key, views.grid_frame(prepared, analysis))
+        return found

@@ -31,6 +31,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
+    #: Up to this many customers the grid filters in the browser; past it, it pages from the
+    #: server.
+    grid_client_rows: int = 50_000
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -48,4 +51,5 @@ class Settings:
             host=env.get("PERSONA_HOST", "127.0.0.1"),
             port=int(env.get("PERSONA_PORT", 8050)),
             debug=env.get("PERSONA_DEBUG", "") in {"1", "true", "yes"},
+            grid_client_rows=int(env.get("PERSONA_GRID_CLIENT_ROWS", 50_000)),
         )

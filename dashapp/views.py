@@ -13,9 +13,6 @@ from dashapp.ingest import CUSTOMER_ROLES, TRANSACTION_ROLES, TRANSACTIONS
 from dashapp.pipeline import Prepared, output_columns
 from dashapp.segment import NOISE
 
-#: Up to this many customers the grid gets every row and filters in the browser.
-CLIENT_SIDE_ROWS = 50_000
-
 ROLE_LABELS = {
     "customer_id": "Customer id",
     "order_id": "Order id",

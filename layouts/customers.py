@@ -10,6 +10,30 @@ from layouts import ids
 from layouts.common import section
 
 
+def grid(columns: list[dict] | None = None, rows: list[dict] | None = None,
+         server: bool = False) -> dag.AgGrid:
+    """The customer grid: every row in the browser, or (``server``) blocks on request."""
+    options = {"pagination": True, "paginationPageSize": 25,
+               "paginationPageSizeSelector": [25, 100, 500], "animateRows": False,
+               "enableCellTextSelection": True}
+    extra = {"rowData": rows or []}
+    if server:
+        options.update(cacheBlockSize=100, maxBlocksInCache=20, paginationPageSize=100,
+                       paginationPageSizeSelector=False)
+        extra = {"rowModelType": "infinite"}
+    return dag.AgGrid(
+        id=ids.GRID,
+        columnDefs=columns or [],
+        defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110,
+                       "floatingFilter": True},
+        dashGridOptions=options,
+        columnSize="autoSize",
+        className="pe-grid",
+        style={"height": "520px", "width": "100%"},
+        **extra,
+    )
+
+
 def layout() -> html.Section:
     filters = dbc.Row([
         dbc.Col(dcc.Dropdown(id=ids.SEGMENT_FILTER, multi=True, placeholder="All segments",
@@ -25,18 +49,6 @@ def layout() -> html.Section:
                    className="mb-1"),
         dcc.Download(id=ids.DOWNLOAD),
     ])
-    grid = dag.AgGrid(
-        id=ids.GRID,
-        rowData=[], columnDefs=[],
-        defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110,
-                       "floatingFilter": True},
-        dashGridOptions={"pagination": True, "paginationPageSize": 25,
-                         "paginationPageSizeSelector": [25, 100, 500],
-                         "animateRows": False, "enableCellTextSelection": True},
-        columnSize="autoSize",
-        className="pe-grid",
-        style={"height": "520px", "width": "100%"},
-    )
     return section(
         "customers", "Customers", "Filter, search and download exactly the rows shown.",
         filters,
@@ -45,5 +57,5 @@ def layout() -> html.Section:
         html.Div([html.Div(id=ids.ROW_COUNT, className="small fw-semibold me-auto"), downloads],
                  className="d-flex flex-wrap align-items-center gap-2 mb-2"),
         html.Div(id=ids.CUSTOMERS_ALERT),
-        grid,
+        html.Div(grid(), id=ids.GRID_WRAP),
     )

@@ -197,3 +197,19 @@ def test_app010_background_results_are_cached_per_session(settings):
         assert session_key() == "abc"
     with app.server.test_request_context():
         assert session_key() == ""
+
+
+def test_app011_past_the_browser_limit_downloads_follow_the_filter_model(tmp_path,
+                                                                        shared_data):
+    services = Services(Settings(instance_dir=tmp_path / "instance", grid_client_rows=50))
+    key = services.store_dataset(shared_data.joinpath(*SALES).read_bytes(), "sales.csv")
+    state = {"dataset": key, "mapping": None, "controls": Controls().to_dict(),
+             "filename": "sales.csv"}
+    model = {"segment": {"filterType": "number", "type": "equals", "filter": 1}}
+    order = [{"colId": "monetary", "sort": "desc", "sortIndex": 0}]
+    sent = download(services, state, "csv", None, [1], model, order)
+    got = pd.read_csv(io.StringIO(base64.b64decode(sent["content"]).decode("utf-8-sig")))
+    assert len(got) == 29 and set(got["segment"]) == {1}
+    assert got["monetary"].is_monotonic_decreasing
+    with pytest.raises(PersonaError, match="does not have"):
+        download(services, state, "csv", None, [], {"nope": {"filterType": "text"}}, None)

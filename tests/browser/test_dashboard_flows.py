@@ -9,6 +9,7 @@ from pathlib import Path
 from selenium.webdriver.common.keys import Keys
 
 from app import create_app
+from dashapp.settings import Settings
 from layouts import ids
 from layouts.segments import metric_id
 
@@ -162,4 +163,31 @@ def test_flow006_phone_width_has_no_horizontal_scroll(dash_duo, settings):
     dash_duo.driver.save_screenshot(str(ARTIFACTS / "phone-390x844.png"))
     width = dash_duo.driver.execute_script("return document.documentElement.scrollWidth;")
     assert width <= viewport
+    assert dash_duo.get_logs() == []
+
+
+def test_flow007_large_tables_page_from_the_server(dash_duo, tmp_path, shared_data):
+    # The threshold is lowered so that the paper's 92 customers take the server path.
+    settings = Settings(instance_dir=tmp_path / "instance", grid_client_rows=50)
+    _start(dash_duo, settings)
+    _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
+    _wait_cards(dash_duo, 4)
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "92 of 92")
+    assert dash_duo.find_element(f"#{ids.QUICK_SEARCH}").get_attribute("disabled")
+    cards = _cards(dash_duo)
+    size = int(cards[1].text.split("\n")[1].split(" customers")[0].replace(",", ""))
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});",
+                                   cards[1])
+    cards[1].click()
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", f"{size} of 92")
+    dash_duo.find_element(f"#{ids.DOWNLOAD_CSV}").click()
+    folder = Path(dash_duo.download_path)
+    deadline = time.monotonic() + 20
+    while not list(folder.glob("*.csv")):
+        assert time.monotonic() < deadline, "no CSV downloaded"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    with next(folder.glob("*.csv")).open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == size and {row["segment"] for row in rows} == {"1"}
     assert dash_duo.get_logs() == []
