@@ -13,8 +13,11 @@ from dashapp import errors
 from dashapp.features import rfm
 from dashapp.segment import (
     ALGORITHMS,
+    KMEANS_SAMPLE,
     SCALINGS,
+    SILHOUETTE_SAMPLE,
     SegmentParams,
+    compute_metrics,
     segment,
     stability,
     sweep_k,
@@ -166,3 +169,31 @@ def test_guards_hierarchical_refuses_past_its_memory(monkeypatch):
     monkeypatch.setattr(module, "HIERARCHICAL_MAX", 100)
     with pytest.raises(errors.TooLargeForAlgorithmError, match="K-Means"):
         segment(_blobs(), SegmentParams(features=("x", "spend"), algorithm="hierarchical", k=3))
+
+
+def test_blockwise_silhouette_equals_sklearns_on_the_same_sample():
+    rng = np.random.default_rng(3)
+    small = rng.normal(size=(700, 3))
+    labels = (small[:, 0] > 0).astype(int) + 2 * (small[:, 1] > 1)
+    assert compute_metrics(small, labels).silhouette == pytest.approx(
+        silhouette_score(small, labels), abs=1e-10)
+    big = np.vstack([rng.normal(loc, 1.0, size=(6000, 2)) for loc in (0, 4)])
+    big_labels = np.repeat([0, 1], 6000)
+    got = compute_metrics(big, big_labels, seed=7)
+    assert got.silhouette_sample == SILHOUETTE_SAMPLE
+    assert got.silhouette == pytest.approx(
+        silhouette_score(big, big_labels, sample_size=SILHOUETTE_SAMPLE, random_state=7),
+        abs=1e-10)
+
+
+def test_kmeans_past_the_sample_size_fits_as_well_as_full_kmeans():
+    rng = np.random.default_rng(11)
+    n = KMEANS_SAMPLE + 10_000
+    frame = pd.DataFrame({"recency": rng.exponential(90, n), "frequency": rng.pareto(2.5, n),
+                          "monetary": rng.lognormal(6, 1.2, n)})
+    params = SegmentParams(features=("recency", "frequency", "monetary"), k=4,
+                           scaling="log")
+    seg = segment(frame, params)
+    assert any("sample" in note for note in seg.notices)
+    full = KMeans(4, n_init=10, random_state=0).fit(seg.transform(frame))
+    assert seg.metrics.inertia <= full.inertia_ * 1.005
