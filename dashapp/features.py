@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dashapp.rfm_segments import CODE_TO_SEGMENT
 
@@ -48,9 +49,13 @@ def rfm(lines: pd.DataFrame, reference_date: pd.Timestamp | str | None = None) -
         reference = pd.Timestamp(reference_date).normalize()
     order_key = "order_id" if has_order else "CAST(order_date AS DATE)"
     purchase = "NOT is_return" if has_return else "TRUE"
+    needed = ["customer_id", "order_date", "amount"]
+    needed += [c for c in ("order_id", "is_return") if c in frame.columns]
+    # Arrow columns are scanned in place and in parallel; a pandas frame is converted first.
+    table = pa.Table.from_pandas(frame[needed], preserve_index=False)
     con = duckdb.connect()
     try:
-        con.register("lines", frame)
+        con.register("lines", table)
         out = con.execute(
             f"""
             SELECT customer_id,

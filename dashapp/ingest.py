@@ -84,6 +84,9 @@ _BAD_LIST_CAP = 1000
 # A text column with at most this many distinct values can describe a segment.
 _MAX_CATEGORIES = 50
 _HEAD_CHARS = 64 * 1024
+_REPEAT_PROBE = 100_000
+# Longest missing token: only values this short are lower-cased and looked up.
+_TOKEN_CHARS = max(map(len, MISSING_TOKENS))
 _SNIFF_LINES = 50
 
 # Normalised names (lower case, alphanumerics only), best first. CUSTOMERNAME is the only
@@ -321,7 +324,7 @@ def read_table(
             f"{limits.max_bytes / 1_048_576:.0f} MB. Upload a smaller extract, or raise the "
             "limit (PERSONA_MAX_UPLOAD_MB)."
         )
-    if not data.strip():
+    if not data or data.isspace():
         raise EmptyFileError(_empty_message(filename))
     raw = _read_raw(data, filename, limits)
     return _build(raw, mapping or {}, shape, dayfirst, limits)
@@ -421,11 +424,18 @@ def _read_text(data: bytes, filename: str, limits: Limits) -> _Raw:
     if not bom and _looks_binary(data):
         raise _unsupported(filename, "binary content (not text)")
     notices: list[str] = []
-    text, encoding, payload = _decode(data, notices)
-    if not text.strip():
-        raise EmptyFileError(_empty_message(filename))
-    start = text.lstrip()[:1]
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if not bom and data.isascii() and extension not in ("json", "jsonl", "ndjson"):
+        # ASCII is valid UTF-8: only the head is needed as text, unless it is JSON.
+        first = re.search(rb"\S", data)
+        if first is not None and data[first.start():first.start() + 1] not in (b"[", b"{"):
+            head = data[:_HEAD_CHARS].decode("ascii")
+            return _read_delimited(data, head, filename, extension, "utf-8", limits, notices)
+    text, encoding, payload = _decode(data, notices)
+    if not text or text.isspace():
+        raise EmptyFileError(_empty_message(filename))
+    first = re.search(r"\S", text)
+    start = first.group() if first else ""
     if start in "[{" or extension in ("json", "jsonl", "ndjson"):
         frame = _read_json(text, filename, limits, strict=start == "{")
         if frame is not None:
@@ -825,8 +835,11 @@ def _as_text(series: pd.Series) -> pd.Series:
     else:
         text = series.astype("string")
     text = text.str.strip()
-    missing = text.str.lower().isin(MISSING_TOKENS).to_numpy(dtype=bool)
-    return text.mask(missing)
+    short = (text.str.len() <= _TOKEN_CHARS).to_numpy(dtype=bool, na_value=False)
+    missing = np.zeros(len(text), dtype=bool)
+    if short.any():
+        missing[short] = text[short].str.lower().isin(MISSING_TOKENS).to_numpy(dtype=bool)
+    return text.mask(missing) if missing.any() else text
 
 
 def _spread(series: pd.Series, size: int = _SAMPLE) -> pd.Series:
@@ -1185,8 +1198,14 @@ def _missing_role(role: str, columns: list[str]) -> MissingRoleError:
 
 
 def _repeats(series: pd.Series) -> bool:
-    ids = _as_text(series).dropna()
-    return bool(ids.duplicated().any())
+    # A transaction log repeats an id within its first lines; only a table that does not
+    # needs the whole column.
+    head = _as_text(series.iloc[:_REPEAT_PROBE]).dropna()
+    if head.duplicated().any():
+        return True
+    if len(series) <= _REPEAT_PROBE:
+        return False
+    return bool(_as_text(series).dropna().duplicated().any())
 
 
 def _customer_id_fallback(detector: _Detector, used: set[str]) -> str | None:

@@ -23,7 +23,7 @@ from dashapp.features import RFM_FEATURES, RFMCuts, rfm, rfm_scores
 from dashapp.ingest import TRANSACTIONS, Ingested, Shape, read_table
 from dashapp.personas import Persona, build_personas
 from dashapp.segment import KSweep, Segmentation, SegmentParams, segment, sweep_k
-from dashapp.settings import Limits
+from dashapp.settings import Limits, Settings
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class PrepareOptions:
     dayfirst: bool | None = None
     cleaning: CleaningOptions = field(default_factory=CleaningOptions)
     reference_date: str | None = None
-    limits: Limits = field(default_factory=Limits)
+    # The PERSONA_MAX_* caps apply to the command line as they do to the app.
+    limits: Limits = field(default_factory=lambda: Settings.from_env().limits)
 
 
 @dataclass(frozen=True)
