@@ -1,0 +1,92 @@
+"""The benchmark's generator is deterministic and its check tells agreement from drift."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pyarrow.csv as pacsv
+
+from benchmarks import baseline
+from benchmarks.check import compare, read_rfm
+from benchmarks.generate import ensure, export_csv, parse_size, transactions
+
+
+def test_bench001_same_seed_same_log_other_seed_other_log():
+    first, again, other = transactions(2_000), transactions(2_000), transactions(2_000, seed=1)
+    assert first.equals(again)
+    assert not first.equals(other)
+    assert first.num_rows == 2_000
+
+
+def test_bench002_log_has_the_promised_shape():
+    frame = transactions(20_000).to_pandas()
+    lines_per_customer = frame.groupby("CUSTOMERNAME").size()
+    assert frame["CUSTOMERNAME"].nunique() == 1_000
+    assert lines_per_customer.mean() == 20
+    assert lines_per_customer.max() > 5 * lines_per_customer.median()  # heavy tail
+    span = frame["ORDERDATE"].max() - frame["ORDERDATE"].min()
+    assert pd.Timedelta(days=700) < span <= pd.Timedelta(days=731)
+    assert frame["ORDERDATE"].is_monotonic_increasing
+    assert (frame["SALES"] > 0).all()
+
+
+def test_bench003_csv_reads_like_an_export(tmp_path):
+    dataset = ensure(1_000, tmp_path)
+    text = dataset.csv.read_text()
+    header, first = text.splitlines()[:2]
+    assert header == "ORDERNUMBER,ORDERDATE,CUSTOMERNAME,SALES"
+    number, when, customer, _ = first.split(",")
+    assert re.fullmatch(r"\d+", number) and re.fullmatch(r"C\d{7}", customer)
+    assert re.fullmatch(r"\d{1,2}/\d{1,2}/20\d\d \d{1,2}:\d\d", when)
+    again = ensure(1_000, tmp_path)
+    assert again.csv.stat().st_mtime_ns == dataset.csv.stat().st_mtime_ns  # cached
+    from_parquet = pd.read_parquet(dataset.parquet)
+    assert len(from_parquet) == 1_000
+    assert pacsv.read_csv(dataset.csv).equals(pacsv.read_csv(dataset.csv))
+
+
+def test_bench004_export_dates_have_no_padding():
+    table = export_csv(transactions(1_000))
+    dates = table["ORDERDATE"].to_pylist()
+    assert all(re.fullmatch(r"[1-9]\d?/[1-9]\d?/\d{4} \d{1,2}:\d\d", d) for d in dates)
+
+
+def test_bench005_sizes_parse():
+    assert [parse_size(s) for s in ("100k", "1m", "10M", "2500")] == [
+        100_000, 1_000_000, 10_000_000, 2_500]
+
+
+def _rfm(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "recency", "frequency", "monetary"])
+    return frame.set_index("customer_id")
+
+
+def test_bench006_check_allows_one_day_more_recency_only():
+    base = _rfm([("a", 10, 2, 5.0), ("b", 3, 1, 7.25)])
+    assert compare(base, _rfm([("a", 11, 2, 5.001), ("b", 3, 1, 7.25)])).ok
+    assert not compare(base, _rfm([("a", 9, 2, 5.0), ("b", 3, 1, 7.25)])).ok
+    assert not compare(base, _rfm([("a", 10, 3, 5.0), ("b", 3, 1, 7.25)])).ok
+    assert not compare(base, _rfm([("a", 10, 2, 5.02), ("b", 3, 1, 7.25)])).ok
+    missing = compare(base, _rfm([("a", 10, 2, 5.0)]))
+    assert not missing.ok and missing.only_baseline == 1
+
+
+def test_bench007_baseline_and_ours_agree_on_a_small_log(tmp_path):
+    from dashapp.pipeline import prepare_file, run
+    from dashapp.segment import SegmentParams
+
+    dataset = ensure(4_000, tmp_path)
+    table = baseline.rfm(dataset.csv)
+    assert baseline.segment(table).nunique() == 4
+    base = table.rename(columns=str.lower).rename_axis("customer_id")
+    prepared = prepare_file(dataset.csv)
+    result = run(prepared, SegmentParams(features=prepared.default_features, k=4))
+    assert len(set(result.segmentation.labels)) == 4
+    ours = prepared.customers.set_index("customer_id")
+    agreement = compare(base, ours)
+    assert agreement.ok and agreement.customers == 200
+    assert agreement.recency_one_day > 0  # times of day differ, as in real logs
+    out = tmp_path / "ours.csv"
+    prepared.customers.to_csv(out, index=False)
+    assert compare(base, read_rfm(out)).ok
