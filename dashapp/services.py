@@ -7,17 +7,20 @@ background job in another process and the web process see the same results.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from flask_caching.backends.filesystemcache import FileSystemCache
+from multiprocess import current_process
+from threadpoolctl import threadpool_limits
 
 from dashapp import __version__, views
 from dashapp.analysis import Analysis, Controls, analyse, stability_of, sweep
@@ -136,10 +139,25 @@ class Services:
         value = self.cache.get(key)
         return None if value is None else self._remember(key, value)
 
+    def _compute_guard(self):
+        """Single-threaded OpenMP when computing in the process that forks the workers.
+
+        Background callbacks run in processes forked from the web process. GNU OpenMP (under
+        scikit-learn's K-Means) is not fork-safe: once the parent has started its thread pool,
+        a forked child's first parallel region can hang for ever (seen here: a benchmark that
+        fitted K-Means before the first background job). One thread never starts the pool.
+        """
+        # Dash's DiskcacheManager starts its workers with ``multiprocess``; a web process
+        # (gunicorn's workers included) is that library's main process.
+        if current_process().name == "MainProcess":
+            return threadpool_limits(limits=1, user_api="openmp")
+        return contextlib.nullcontext()
+
     def _memoize(self, key: str, compute: Callable[[], Any]) -> Any:
         value = self._recall(key)
         if value is None:
-            value = compute()
+            with self._compute_guard():
+                value = compute()
             self.cache.set(key, value)
             self._remember(key, value)
         return value
@@ -150,8 +168,12 @@ class Services:
 
         def compute() -> Prepared:
             data, filename = self.dataset_bytes(key)
-            return prepare(data, filename,
-                           PrepareOptions(mapping=mapping, limits=self.settings.limits))
+            prepared = prepare(data, filename,
+                               PrepareOptions(mapping=mapping, limits=self.settings.limits))
+            # Past preparation the views need the file's columns, not its lines: keeping
+            # every line would make each cache read cost as much as a parse of the file.
+            light = replace(prepared.ingested, table=prepared.ingested.table.head(0))
+            return replace(prepared, ingested=light)
 
         return self._memoize(_key("prepared", key, mapping), compute)
 

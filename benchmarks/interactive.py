@@ -1,0 +1,207 @@
+"""Interactive benchmark: the dashboard's real callbacks over HTTP (Flask's test client).
+
+With a generated transaction log of ``customers x 20`` lines loaded, each round changes k
+(or the algorithm) the way the browser does: the background segmentation callback (posted,
+then polled until its worker process answers), then every callback that follows from the
+new analysis store. Server time is measured per callback; the p50 and p95 over the rounds
+and the largest response in bytes are reported.
+
+    .venv/bin/python -m benchmarks.interactive --customers 50k,500k --rounds 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from app import create_app
+from benchmarks import generate
+from dashapp.analysis import Controls
+from dashapp.services import Services
+from dashapp.settings import Limits, Settings
+from layouts import ids
+
+DEFAULT_DATA = Path(os.environ.get("PERSONA_BENCH_DATA", "/tmp/persona-bench"))
+OUT = Path(__file__).resolve().parent / "out"
+#: The callbacks that follow a new analysis store, keyed by their output in callback_map.
+FOLLOWERS = {
+    "views": ids.SUMMARY,
+    "cross-section": ids.SCATTER_2D,
+    "bubble": ids.BUBBLE,
+    "personas": ids.RADAR,
+    "grid": ids.GRID_WRAP,
+    "stability": "segments-metric-stability",
+}
+
+
+class Client:
+    """Posts callbacks as the renderer does, including the background-callback protocol."""
+
+    def __init__(self, app):
+        self.app = app
+        self.http = app.server.test_client()
+        page = self.http.get("/").get_data(as_text=True)
+        config = re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>',
+                           page, re.S)
+        self.end_id = json.loads(config.group(1)).get("end_id", "")
+
+    def _entry(self, output_id: str) -> tuple[str, dict]:
+        for key, entry in self.app.callback_map.items():
+            outputs = key.strip(".").split("...")
+            if any(o.split("@")[0].rsplit(".", 1)[0] == output_id for o in outputs):
+                return key, entry
+        raise KeyError(output_id)
+
+    def call(self, output_id: str, values: dict[str, object],
+             timeout: float = 600.0) -> tuple[float, int, dict]:
+        """Run the callback writing ``output_id``; ``values`` maps "id.prop" to a value.
+
+        Returns the server seconds (first post to final answer, polls included), the size
+        of the final response in bytes and its parsed body.
+        """
+        key, entry = self._entry(output_id)
+        outputs = []
+        for part in key.strip(".").split("..."):
+            name, prop = part.split("@")[0].rsplit(".", 1)
+            outputs.append({"id": name, "property": prop})
+
+        def item(spec):
+            return {"id": spec["id"], "property": spec["property"],
+                    "value": values.get(f"{spec['id']}.{spec['property']}")}
+
+        body = {
+            "output": key,
+            "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": [item(i) for i in entry["inputs"]],
+            "state": [item(s) for s in entry["state"]],
+            "changedPropIds": [f"{entry['inputs'][0]['id']}.{entry['inputs'][0]['property']}"],
+        }
+        url = f"/_dash-update-component?endId={self.end_id}"
+        start = time.perf_counter()
+        answer = self.http.post(url, json=body)
+        data = answer.get_json()
+        if entry.get("background"):
+            handles = f"&cacheKey={data['cacheKey']}&job={data['job']}"
+            while True:
+                answer = self.http.post(url + handles, json=body)
+                data = answer.get_json() if answer.status_code == 200 else {}
+                if answer.status_code == 200 and "response" in (data or {}):
+                    break
+                if answer.status_code not in (200, 204):
+                    raise RuntimeError(f"{output_id}: HTTP {answer.status_code}")
+                if time.perf_counter() - start > timeout:
+                    raise TimeoutError(f"{output_id}: no answer in {timeout:.0f} s")
+                time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        if answer.status_code != 200:
+            raise RuntimeError(f"{output_id}: HTTP {answer.status_code}")
+        return elapsed, len(answer.get_data()), data
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run_size(customers: int, rounds: int, data_dir: Path, work: Path) -> dict:
+    dataset = generate.ensure(customers * generate.LINES_PER_CUSTOMER, data_dir)
+    settings = Settings(instance_dir=work / f"instance-{customers}",
+                        limits=Limits(max_bytes=4 * 2**30, max_rows=100_000_000))
+    warm = Services(settings)
+    started = time.perf_counter()
+    key = warm.store_dataset(dataset.parquet.read_bytes(), dataset.parquet.name)
+    prepared = warm.prepared(key)
+    prepare_seconds = time.perf_counter() - started
+    store = {"key": key, "filename": dataset.parquet.name, "mapping": None,
+             "shape": prepared.shape}
+    features = list(prepared.default_features)
+    # The first analysis sweeps k = 2..10 once; later changes of k reuse that sweep.
+    started = time.perf_counter()
+    warm.analysis(key, None, Controls(features=tuple(features)))
+    first_seconds = time.perf_counter() - started
+
+    client = Client(create_app(settings))
+    client.call(ids.DATASET_INFO, {f"{ids.DATASET}.data": store})
+    timings: dict[str, list[float]] = {"segmentation": []}
+    sizes: dict[str, int] = {}
+    plan = [("kmeans", k) for k in (5, 6, 4, 3, 7, 5, 6, 4, 3, 7)][:rounds]
+    for algorithm, k in plan:
+        controls = {f"{ids.DATASET}.data": store, f"{ids.ALGORITHM}.value": algorithm,
+                    f"{ids.K_AUTO}.value": False, f"{ids.K_SLIDER}.value": k,
+                    f"{ids.FEATURES}.value": features, f"{ids.SCALING}.value": "standard",
+                    f"{ids.PCA}.value": False, f"{ids.SEED}.value": 0}
+        seconds, size, data = client.call(ids.ANALYSIS, controls)
+        timings["segmentation"].append(seconds)
+        sizes["segmentation"] = max(sizes.get("segmentation", 0), size)
+        state = data["response"][ids.ANALYSIS]["data"]
+        follow = {f"{ids.ANALYSIS}.data": state, f"{ids.SELECTION}.data": [],
+                  f"{ids.X_AXIS}.value": features[0], f"{ids.Y_AXIS}.value": features[-1],
+                  f"{ids.BUBBLE_X}.value": features[0], f"{ids.BUBBLE_Y}.value": features[-1],
+                  f"{ids.BUBBLE_SIZE}.value": features[1]}
+        for name, output in FOLLOWERS.items():
+            seconds, size, _ = client.call(output, follow)
+            timings.setdefault(name, []).append(seconds)
+            sizes[name] = max(sizes.get(name, 0), size)
+    # The figures a change of k brings: the segmentation and every view of it. Stability fills
+    # its card afterwards, from its own background job, and is reported on its own.
+    figures = [name for name in timings if name != "stability"]
+    totals = [sum(timings[name][i] for name in figures) for i in range(len(plan))]
+    return {
+        "customers": len(prepared.customers),
+        "lines": dataset.lines,
+        "prepare_s": prepare_seconds,
+        "first_analysis_s": first_seconds,
+        "rounds": len(plan),
+        "callbacks": {name: {"p50": statistics.median(v), "p95": _percentile(v, 0.95)}
+                      for name, v in timings.items()},
+        "total": {"p50": statistics.median(totals), "p95": _percentile(totals, 0.95)},
+        "largest_response_bytes": sizes,
+    }
+
+
+def report(results: list[dict]) -> str:
+    lines = ["| customers | callback | p50 ms | p95 ms | largest response KB |",
+             "| ---: | --- | ---: | ---: | ---: |"]
+    for r in results:
+        for name, t in r["callbacks"].items():
+            size = r["largest_response_bytes"].get(name, 0) / 1024
+            lines.append(f"| {r['customers']:,} | {name} | {t['p50'] * 1000:,.0f} | "
+                         f"{t['p95'] * 1000:,.0f} | {size:,.1f} |")
+        lines.append(f"| {r['customers']:,} | **figures after one change of k** | "
+                     f"**{r['total']['p50'] * 1000:,.0f}** | **{r['total']['p95'] * 1000:,.0f}**"
+                     f" | |")
+    notes = [f"- {r['customers']:,} customers ({r['lines']:,} lines): preparing the file "
+             f"{r['prepare_s']:.1f} s once; first analysis with the k sweep "
+             f"{r['first_analysis_s']:.1f} s once." for r in results]
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", default="50k,500k",
+                        help="comma-separated sizes, e.g. 50k,500k")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="persona-interactive-") as work:
+        for size in args.customers.split(","):
+            results.append(run_size(generate.parse_size(size), args.rounds, args.data_dir,
+                                    Path(work)))
+            print(report(results[-1:]), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "interactive.json").write_text(json.dumps(results, indent=2))
+    text = report(results)
+    (args.out / "interactive.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
