@@ -7,6 +7,7 @@ import logging
 import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from callbacks.common import loaded
 from dashapp import export, figures, gridquery, views
 from dashapp.errors import PersonaError
 from dashapp.services import Services
@@ -66,7 +67,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _grid(state):
-        _, analysis = services.from_state(state)
+        _, analysis = loaded(services, state)
         frame = services.grid_frame(state)
         names = {p.segment: p.name for p in analysis.personas}
         options = [{"label": figures.segment_label(s, names), "value": s}

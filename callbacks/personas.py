@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html
 
+from callbacks.common import loaded
 from dashapp import figures, views
 from dashapp.services import Services
 from layouts import ids
@@ -37,7 +38,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _personas(state, selected):
-        _, analysis = services.from_state(state)
+        _, analysis = loaded(services, state)
         cards = views.persona_cards(analysis)
         colors = figures.segment_colors([c["segment"] for c in cards])
         radar = figures.highlight(figures.radar(analysis.personas), selected)

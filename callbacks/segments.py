@@ -7,6 +7,7 @@ import logging
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html, no_update
 
+from callbacks.common import loaded
 from dashapp import figures, views
 from dashapp.analysis import AUTO, Controls
 from dashapp.errors import PersonaError
@@ -129,7 +130,7 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _views(state):
-        prepared, analysis = services.from_state(state)
+        prepared, analysis = loaded(services, state)
         seg = analysis.segmentation
         customers = prepared.customers
         names = {p.segment: p.name for p in analysis.personas}
@@ -174,7 +175,7 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _cross(state, x, y, selected):
-        prepared, analysis = services.from_state(state)
+        prepared, analysis = loaded(services, state)
         if x not in prepared.customers or y not in prepared.customers:
             return figures.empty_figure("Choose two features.")
         names = {p.segment: p.name for p in analysis.personas}
@@ -191,7 +192,7 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _bubble(state, x, y, size, selected):
-        prepared, analysis = services.from_state(state)
+        prepared, analysis = loaded(services, state)
         if any(c not in prepared.customers for c in (x, y, size)):
             return figures.empty_figure("Choose x, y and size.")
         names = {p.segment: p.name for p in analysis.personas}

@@ -8,9 +8,11 @@ import json
 
 import pandas as pd
 import pytest
+from dash.exceptions import PreventUpdate
 
 import layouts.ids as ids
 from app import SESSION_COOKIE, create_app, session_key
+from callbacks.common import loaded
 from callbacks.customers import download
 from callbacks.data import load_dataset
 from dashapp import views
@@ -213,3 +215,11 @@ def test_app011_past_the_browser_limit_downloads_follow_the_filter_model(tmp_pat
     assert got["monetary"].is_monotonic_decreasing
     with pytest.raises(PersonaError, match="does not have"):
         download(services, state, "csv", None, [], {"nope": {"filterType": "text"}}, None)
+
+
+def test_app012_views_keep_their_figures_when_the_dataset_is_gone(settings):
+    services = Services(settings)
+    with pytest.raises(PreventUpdate):
+        loaded(services, {"dataset": "0123456789abcdef", "controls": {}})
+    with pytest.raises(PreventUpdate):
+        loaded(services, None)
