@@ -21,7 +21,7 @@ def _navbar() -> dbc.Navbar:
             dbc.Nav(links, className="pe-nav flex-nowrap", navbar=True),
             dbc.Button("Controls", id=ids.CONTROLS_OPEN, size="sm", color="light",
                        outline=True, className="d-lg-none ms-auto"),
-        ], fluid=True, className="flex-nowrap"),
+        ], fluid=True),
         color="dark", dark=True, sticky="top", className="pe-navbar py-1",
     )
 

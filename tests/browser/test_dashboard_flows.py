@@ -160,6 +160,7 @@ def test_flow006_phone_width_has_no_horizontal_scroll(dash_duo, settings):
     dash_duo.wait_for_class_to_equal(f"#{ids.CONTROLS_PANEL}",
                                      "offcanvas-lg offcanvas-start pe-controls show")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(0.6)  # the drawer slides in for 0.3 s
     dash_duo.driver.save_screenshot(str(ARTIFACTS / "phone-390x844.png"))
     width = dash_duo.driver.execute_script("return document.documentElement.scrollWidth;")
     assert width <= viewport
