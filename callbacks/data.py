@@ -27,10 +27,17 @@ def _decode(contents: str) -> bytes:
         raise PersonaError("The upload arrived damaged; please try again.") from err
 
 
+DATE_ORDERS = {"auto": None, "day": True, "month": False}
+
+
 def load_dataset(services: Services, trigger: str | None, sample: str | None,
                  contents: str | None, filename: str | None,
-                 mapping: dict[str, str] | None, current: dict | None) -> dict:
+                 mapping: dict[str, str] | None, current: dict | None,
+                 dayfirst: bool | None = None) -> dict:
     """The dataset store after a sample choice, an upload or a mapping change.
+
+    ``mapping`` and ``dayfirst`` (the date order for ambiguous dates) apply to a mapping
+    change; a new file or sample starts from what is detected.
 
     Raises PersonaError with a message for the user; the caller keeps the old store then.
     """
@@ -40,16 +47,17 @@ def load_dataset(services: Services, trigger: str | None, sample: str | None,
         data = _decode(contents)
         name = filename or "upload"
         key = services.store_dataset(data, name)
-        mapping = None
+        mapping, dayfirst = None, None
     elif trigger == "mapping":
         if not current:
             raise PersonaError("Load a dataset before changing its mapping.")
         key, name = current["key"], current["filename"]
     else:
         key, name = services.sample_dataset(str(sample or ""))
-        mapping = None
-    prepared = services.prepared(key, mapping)
-    return {"key": key, "filename": name, "mapping": mapping, "shape": prepared.shape}
+        mapping, dayfirst = None, None
+    prepared = services.prepared(key, mapping, dayfirst)
+    return {"key": key, "filename": name, "mapping": mapping, "dayfirst": dayfirst,
+            "shape": prepared.shape}
 
 
 def report_view(cards: list[views.ReportCard]) -> dbc.Row:
@@ -86,13 +94,15 @@ def register(app: Dash, services: Services) -> None:
         State(ids.UPLOAD, "filename"),
         State(ids.mapping_field(ALL), "value"),
         State(ids.mapping_field(ALL), "id"),
+        State(ids.DATE_ORDER, "value"),
         State(ids.DATASET, "data"),
     )
-    def _load(sample, contents, _apply, filename, values, fields, current):
+    def _load(sample, contents, _apply, filename, values, fields, order, current):
         trigger = "mapping" if ctx.triggered_id == ids.MAPPING_APPLY else ctx.triggered_id
         mapping = {f["index"]: v for f, v in zip(fields, values) if v}
         try:
-            store = load_dataset(services, trigger, sample, contents, filename, mapping, current)
+            store = load_dataset(services, trigger, sample, contents, filename, mapping, current,
+                                 DATE_ORDERS.get(order))
         except PersonaError as err:
             message = str(err)
             if trigger == "mapping":
@@ -106,14 +116,16 @@ def register(app: Dash, services: Services) -> None:
         Output(ids.DATASET_INFO, "children"),
         Output(ids.MAPPING_FIELDS, "children"),
         Output(ids.REPORT, "children"),
+        Output(ids.DATE_ORDER, "value"),
         Input(ids.DATASET, "data"),
         prevent_initial_call=True,
     )
     def _show(store):
         try:
-            prepared = services.prepared(store["key"], store.get("mapping"))
+            prepared = services.prepared_for(store)
         except PersonaError as err:
-            return _alert(str(err)), no_update, no_update
+            return _alert(str(err)), no_update, no_update, no_update
+        order = {True: "day", False: "month"}.get(store.get("dayfirst"), "auto")
         return (views.dataset_line(prepared, store["filename"]),
                 mapping_view(views.mapping_fields(prepared)),
-                report_view(views.report_cards(prepared)))
+                report_view(views.report_cards(prepared)), order)

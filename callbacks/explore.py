@@ -34,7 +34,7 @@ def register(app: Dash, services: Services) -> None:
     )
     def _dataset(store):
         try:
-            prepared = services.prepared(store["key"], store.get("mapping"))
+            prepared = services.prepared_for(store)
         except PersonaError:
             return no_update, no_update, no_update, no_update
         features = list(prepared.numeric_features)
@@ -51,7 +51,7 @@ def register(app: Dash, services: Services) -> None:
     )
     def _histogram(store, feature, log_y):
         try:
-            prepared = services.prepared(store["key"], store.get("mapping"))
+            prepared = services.prepared_for(store)
         except PersonaError as err:
             return figures.empty_figure(str(err))
         if feature not in prepared.customers:
@@ -66,7 +66,7 @@ def register(app: Dash, services: Services) -> None:
     )
     def _rf(store, value):
         try:
-            prepared = services.prepared(store["key"], store.get("mapping"))
+            prepared = services.prepared_for(store)
         except PersonaError as err:
             return figures.empty_figure(str(err))
         customers = prepared.customers

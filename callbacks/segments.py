@@ -50,7 +50,7 @@ def register(app: Dash, services: Services, session_key) -> None:
     )
     def _features(store):
         try:
-            prepared = services.prepared(store["key"], store.get("mapping"))
+            prepared = services.prepared_for(store)
         except PersonaError:
             return (no_update,) * 12
         options = list(prepared.numeric_features)
@@ -94,7 +94,7 @@ def register(app: Dash, services: Services, session_key) -> None:
             return no_update, None
         controls = controls_from(algorithm, auto, k, features, scaling, pca, seed)
         try:
-            prepared = services.prepared(store["key"], store.get("mapping"))
+            prepared = services.prepared_for(store)
             if set(controls.features) - set(prepared.numeric_features):
                 # The checklist still shows the previous dataset's features.
                 controls = controls_from(algorithm, auto, k, [], scaling, pca, seed)
@@ -103,7 +103,8 @@ def register(app: Dash, services: Services, session_key) -> None:
                                    "feature to segment on.")
             analysis = services.analysis(
                 store["key"], store.get("mapping"), controls,
-                progress=lambda step, steps, what: set_progress((step, what)))
+                progress=lambda step, steps, what: set_progress((step, what)),
+                dayfirst=store.get("dayfirst"))
         except PersonaError as err:
             return no_update, _alert(str(err))
         except Exception as err:  # a bug must not leave a traceback in the browser
@@ -111,6 +112,7 @@ def register(app: Dash, services: Services, session_key) -> None:
             return no_update, _alert(f"The segmentation failed ({type(err).__name__}); the "
                                      "previous result is still shown.")
         return ({"dataset": store["key"], "mapping": store.get("mapping"),
+                 "dayfirst": store.get("dayfirst"),
                  "filename": store["filename"], "controls": controls.to_dict(),
                  "k": analysis.segmentation.k}, None)
 
@@ -212,7 +214,7 @@ def register(app: Dash, services: Services, session_key) -> None:
     def _stability(state):
         try:
             found, note = services.stability(state["dataset"], state.get("mapping"),
-                                             state.get("controls"))
+                                             state.get("controls"), state.get("dayfirst"))
         except PersonaError as err:
             return str(err)
         except Exception:  # a bug must not leave a traceback in the browser

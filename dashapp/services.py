@@ -162,20 +162,26 @@ class Services:
             self._remember(key, value)
         return value
 
-    def prepared(self, key: str, mapping: dict[str, str] | None = None) -> Prepared:
-        """Ingest and clean a stored dataset with an optional column mapping (memoized)."""
+    def prepared(self, key: str, mapping: dict[str, str] | None = None,
+                 dayfirst: bool | None = None) -> Prepared:
+        """Ingest and clean a stored dataset (memoized).
+
+        ``mapping`` overrides detected column roles; ``dayfirst`` settles dates whose
+        day/month order is ambiguous (``None``: as detected).
+        """
         mapping = _clean_mapping(mapping)
 
         def compute() -> Prepared:
             data, filename = self.dataset_bytes(key)
             prepared = prepare(data, filename,
-                               PrepareOptions(mapping=mapping, limits=self.settings.limits))
+                               PrepareOptions(mapping=mapping, dayfirst=dayfirst,
+                                              limits=self.settings.limits))
             # Past preparation the views need the file's columns, not its lines: keeping
             # every line would make each cache read cost as much as a parse of the file.
             light = replace(prepared.ingested, table=prepared.ingested.table.head(0))
             return replace(prepared, ingested=light)
 
-        return self._memoize(_key("prepared", key, mapping), compute)
+        return self._memoize(_key("prepared", key, mapping, dayfirst), compute)
 
     def analysis(
         self,
@@ -183,46 +189,54 @@ class Services:
         mapping: dict[str, str] | None,
         controls: Controls | dict | None,
         progress: Callable[[int, int, str], None] | None = None,
+        dayfirst: bool | None = None,
     ) -> Analysis:
         """Segment a stored dataset as the controls say (memoized)."""
         if not isinstance(controls, Controls):
             controls = Controls.from_dict(controls)
         mapping = _clean_mapping(mapping)
-        prepared = self.prepared(key, mapping)
+        prepared = self.prepared(key, mapping, dayfirst)
 
         def ksweep(params):
-            return self._memoize(_key("sweep", key, mapping, repr(params)),
+            return self._memoize(_key("sweep", key, mapping, dayfirst, repr(params)),
                                  lambda: sweep(prepared, params))
 
-        memo = _key("analysis", key, mapping, controls.to_dict())
+        memo = _key("analysis", key, mapping, dayfirst, controls.to_dict())
         return self._memoize(memo, lambda: analyse(prepared, controls, progress, ksweep))
 
     def stability(self, key: str, mapping: dict[str, str] | None,
-                  controls: Controls | dict | None):
+                  controls: Controls | dict | None, dayfirst: bool | None = None):
         """Stability of the analysis these controls give: ``(Stability | None, note)``."""
         if not isinstance(controls, Controls):
             controls = Controls.from_dict(controls)
         mapping = _clean_mapping(mapping)
-        analysis = self.analysis(key, mapping, controls)
-        prepared = self.prepared(key, mapping)
+        analysis = self.analysis(key, mapping, controls, dayfirst=dayfirst)
+        prepared = self.prepared(key, mapping, dayfirst)
         params = analysis.segmentation.params
-        return self._memoize(_key("stability", key, mapping, repr(params)),
+        return self._memoize(_key("stability", key, mapping, dayfirst, repr(params)),
                              lambda: stability_of(prepared, analysis))
 
     def from_state(self, state: dict) -> tuple[Prepared, Analysis]:
         """The prepared data and analysis an analysis store (``ids.ANALYSIS``) names."""
         if not state or "dataset" not in state:
             raise DatasetMissingError("No segmentation yet: load a dataset.")
-        prepared = self.prepared(state["dataset"], state.get("mapping"))
+        dayfirst = state.get("dayfirst")
+        prepared = self.prepared(state["dataset"], state.get("mapping"), dayfirst)
         return prepared, self.analysis(state["dataset"], state.get("mapping"),
-                                       state.get("controls"))
+                                       state.get("controls"), dayfirst=dayfirst)
+
+    def prepared_for(self, store: dict) -> Prepared:
+        """The prepared data a dataset store (``ids.DATASET``) names."""
+        if not store or "key" not in store:
+            raise DatasetMissingError("No dataset loaded yet: load a sample or upload a file.")
+        return self.prepared(store["key"], store.get("mapping"), store.get("dayfirst"))
 
     def grid_frame(self, state: dict):
         """The customer table the grid shows for an analysis store (kept in memory only: it is
         rebuilt cheaply from the cached analysis, and block requests come in bursts)."""
         prepared, analysis = self.from_state(state)
         key = _key("grid", state.get("dataset"), _clean_mapping(state.get("mapping")),
-                   Controls.from_dict(state.get("controls")).to_dict())
+                   state.get("dayfirst"), Controls.from_dict(state.get("controls")).to_dict())
         with self._lock:
             found = self._memory.get(key)
         if found is None:

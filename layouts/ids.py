@@ -19,6 +19,7 @@ UPLOAD_ALERT = "data-upload-alert"
 DATASET_INFO = "data-dataset-info"
 MAPPING_FIELDS = "data-mapping-fields"
 MAPPING_APPLY = "data-mapping-apply"
+DATE_ORDER = "data-date-order"
 MAPPING_ALERT = "data-mapping-alert"
 REPORT = "data-report"
 

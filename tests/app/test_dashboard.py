@@ -85,7 +85,8 @@ def test_app003_sample_loads_through_the_http_callback(settings):
                    {"id": ids.UPLOAD, "property": "contents", "value": None},
                    {"id": ids.MAPPING_APPLY, "property": "n_clicks", "value": None}],
         "state": [{"id": ids.UPLOAD, "property": "filename", "value": None},
-                  [], [], {"id": ids.DATASET, "property": "data", "value": None}],
+                  [], [], {"id": ids.DATE_ORDER, "property": "value", "value": "auto"},
+                  {"id": ids.DATASET, "property": "data", "value": None}],
         "changedPropIds": [f"{ids.SAMPLE}.value"],
     }
     answer = client.post("/_dash-update-component", json=body)
@@ -223,3 +224,22 @@ def test_app012_views_keep_their_figures_when_the_dataset_is_gone(settings):
         loaded(services, {"dataset": "0123456789abcdef", "controls": {}})
     with pytest.raises(PreventUpdate):
         loaded(services, None)
+
+
+def test_app013_ambiguous_dates_follow_the_chosen_order(settings, tmp_path):
+    services = Services(settings)
+    log = tmp_path / "orders.csv"
+    log.write_text("customer,order,date,amount\n"
+                   "a,1,01/02/2024,10\nb,2,03/04/2024,20\na,3,12/01/2024,5\n"
+                   "c,4,05/06/2024,7\nb,5,02/03/2024,8\n")
+    first = load_dataset(services, ids.UPLOAD, None, _upload(log), "orders.csv", None, None)
+    detected = services.prepared_for(first)
+    assert detected.ingested.date_ambiguous
+    month_first = detected.reference_date
+    day = load_dataset(services, "mapping", None, None, None, {}, first, True)
+    assert day["dayfirst"] is True
+    day_first = services.prepared_for(day)
+    assert {month_first.date().isoformat(), day_first.reference_date.date().isoformat()} == \
+        {"2024-12-02", "2024-06-06"}
+    dates = next(c for c in views.report_cards(day_first) if c.title == "Dates")
+    assert "day first used" in dates.value
