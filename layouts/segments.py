@@ -102,11 +102,11 @@ def layout() -> html.Section:
         "segments", "Segments", "The learned segments; change the controls and every view follows.",
         dbc.Row([_metric_card(name) for name in METRIC_NAMES], className="g-2", id=ids.METRICS),
         dbc.Row([
-            dbc.Col(card("Customers in three dimensions", graph(ids.SCATTER_3D, 460)), lg=7,
+            dbc.Col(card("Customers in three dimensions", graph(ids.SCATTER_3D, 480)), xl=6,
                     className="mb-3"),
-            dbc.Col(card("Choosing k", graph(ids.K_CHART, 380),
+            dbc.Col(card("Choosing k", graph(ids.K_CHART, 440),
                          html.P(id=ids.K_REASON, className="small text-muted mb-0")),
-                    lg=5, className="mb-3"),
+                    xl=6, className="mb-3"),
         ]),
         dbc.Row([dbc.Col(cross, lg=6, className="mb-3"), dbc.Col(bubbles, lg=6, className="mb-3")]),
         dbc.Row([
