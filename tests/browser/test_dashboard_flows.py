@@ -192,3 +192,20 @@ def test_flow007_large_tables_page_from_the_server(dash_duo, tmp_path, shared_da
         rows = list(csv.DictReader(handle))
     assert len(rows) == size and {row["segment"] for row in rows} == {"1"}
     assert dash_duo.get_logs() == []
+
+
+def test_flow008_cancel_stops_a_running_segmentation(dash_duo, settings):
+    _start(dash_duo, settings)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "(kmeans,")
+    before = dash_duo.find_element(f"#{ids.SUMMARY}").text
+    # A Gaussian mixture sweep over k = 2..10 takes seconds: long enough to cancel.
+    dash_duo.select_dcc_dropdown(f"#{ids.ALGORITHM}", index=2)  # Gaussian mixture
+    dash_duo.wait_for_style_to_equal(f"#{ids.PROGRESS_WRAP}", "visibility", "visible")
+    cancel = dash_duo.find_element(f"#{ids.CANCEL}")
+    dash_duo.wait_for_no_elements(f"#{ids.CANCEL}[disabled]")
+    cancel.click()
+    dash_duo.wait_for_style_to_equal(f"#{ids.PROGRESS_WRAP}", "visibility", "hidden",
+                                     timeout=20)
+    time.sleep(3)
+    assert dash_duo.find_element(f"#{ids.SUMMARY}").text == before
+    assert dash_duo.get_logs() == []
