@@ -13,6 +13,7 @@ axes, another metric), so a user's zoom, camera and legend toggles survive a new
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -87,6 +88,13 @@ def _sample_note(fig: go.Figure, shown: int, total: int) -> None:
             xref="paper", yref="paper", x=0, y=1.0, xanchor="left", yanchor="bottom",
             showarrow=False, font={"size": 11, "color": "#666666"},
         )
+
+
+def _trace_uid(view: str, segment: int) -> str:
+    """A trace id plotly.js can use in a CSS selector: column names such as
+    ``Spending Score (1-100)`` or ``a|b`` made it throw on the next redraw."""
+    digest = hashlib.sha1(view.encode()).hexdigest()[:10]
+    return f"{view.split(':', 1)[0]}-{digest}-{int(segment)}"
 
 
 def _number_format(column: pd.Series) -> str:
@@ -275,7 +283,7 @@ def _points_figure(
             marker=mark,
             text=ids[mask] if has_id else None,
             hovertemplate=template + f"<extra>{label}</extra>",
-            uid=f"{uirevision}-{segment}",
+            uid=_trace_uid(uirevision, segment),
             **_segment_trace_keys(segment, names),
             **extra,
         ))

@@ -209,3 +209,16 @@ def test_flow008_cancel_stops_a_running_segmentation(dash_duo, settings):
     time.sleep(3)
     assert dash_duo.find_element(f"#{ids.SUMMARY}").text == before
     assert dash_duo.get_logs() == []
+
+
+def test_flow009_the_customer_table_sample_segments_on_its_attributes(dash_duo, settings):
+    _start(dash_duo, settings)
+    dash_duo.select_dcc_dropdown(f"#{ids.SAMPLE}", index=1)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "mall_style_customers.csv: 400 customers",
+                                    timeout=60)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "Spending Score (1-100)")
+    dash_duo.wait_for_contains_text(f"#{ids.REPORT}", "customer table")
+    dash_duo.wait_for_element(f"#{ids.RADAR} .polarlayer path", timeout=30)
+    dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "400 of 400")
+    assert len(_cards(dash_duo)) >= 2
+    assert dash_duo.get_logs() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -393,3 +394,20 @@ def test_fig024_every_segment_trace_follows_the_convention(sales):
         for trace in fig.data:
             assert isinstance(trace.meta["segment"], int), name
             assert trace.legendgroup == str(trace.meta["segment"]), name
+
+
+def test_trace_uids_are_safe_in_css_selectors():
+    frame = pd.DataFrame({"customer_id": ["1", "2", "3", "4"],
+                          "Spending Score (1-100)": [1.0, 50.0, 99.0, 20.0],
+                          "Annual Income (k$)": [15.0, 40.0, 80.0, 60.0],
+                          "a|b": [1.0, 2.0, 3.0, 4.0]})
+    labels = np.array([0, 1, 0, 1])
+    figs = [figures.bubble(frame, labels, {}, "a|b", "Spending Score (1-100)",
+                           "Annual Income (k$)"),
+            figures.scatter_2d(frame, labels, {}, "a|b", "Annual Income (k$)"),
+            figures.scatter_3d(frame, labels, {}, ("a|b", "Spending Score (1-100)",
+                                                   "Annual Income (k$)"))]
+    for fig in figs:
+        uids = [t.uid for t in fig.data]
+        assert len(set(uids)) == len(uids)
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]+", uid) for uid in uids), uids
