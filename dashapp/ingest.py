@@ -933,7 +933,14 @@ def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:
         else:
             values = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index)
             # Arrow's %Y also takes a two-digit year ("03" -> year 3), which pandas refuses.
-            return values.where(values.dt.year >= 1000)
+            values = values.where(values.dt.year >= 1000)
+            # Arrow also rolls impossible dates over (02/30/2023 -> 2023-03-02). Such a date
+            # lands on day 1 to 3 of the next month, so only those rows are parsed again,
+            # strictly, by pandas.
+            suspect = (values.dt.day <= 3).fillna(False).to_numpy(dtype=bool)
+            if suspect.any():
+                values[suspect] = pd.to_datetime(text[suspect], format=fmt, errors="coerce")
+            return values
     if "%z" in fmt:
         # Offsets may differ row to row; UTC is the one clock they all convert to.
         parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)

@@ -557,3 +557,14 @@ def test_canonical_orders_roles_and_derives_amount():
                                    "unit_price"]
     assert frame["amount"].tolist() == [3.0, 6.0]
     assert got.table.columns.tolist() == ["qty", "price", "cust", "date"]
+
+
+def test_impossible_calendar_dates_are_bad_dates_not_rolled_over():
+    rows = ["customer,order,date,amount"]
+    rows += [f"c{i % 50},{i},{(i % 12) + 1}/{(i % 27) + 1}/2023,10" for i in range(300)]
+    rows += ["x,900,02/30/2023,5", "y,901,04/31/2023,5", "z,902,03/01/2023,5"]
+    ing = read_table("\n".join(rows).encode(), "orders.csv")
+    dates = ing.table[ing.mapping["order_date"]]
+    assert dates.iloc[-3:].isna().tolist() == [True, True, False]
+    assert dates.iloc[-1] == pd.Timestamp("2023-03-01")
+    assert [row for row, _ in ing.bad_values[ing.mapping["order_date"]]] == [302, 303]
