@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None) -> Dash:
         background_callback_manager=manager,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    services.init_app(app.server)
     app.server.after_request(_set_session_cookie)
     app.layout = partial(shell.layout, settings)
     callbacks.register(app, services, session_key)

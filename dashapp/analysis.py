@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pandas as pd
-
 from dashapp.errors import NoFeaturesError, SegmentationError
 from dashapp.personas import Persona, build_personas
 from dashapp.pipeline import Prepared, Result
@@ -181,8 +179,3 @@ def stability_of(prepared: Prepared, analysis: Analysis) -> tuple[Stability | No
         note = f"Stability measured on a random sample of {STABILITY_MAX_ROWS:,} customers."
     params = replace(seg.params, k=seg.k) if seg.params.algorithm != "dbscan" else seg.params
     return stability(customers.reset_index(drop=True), params, n_seeds=STABILITY_SEEDS), note
-
-
-def customers_with_segments(prepared: Prepared, analysis: Analysis) -> pd.DataFrame:
-    """The prepared customers with ``segment`` and ``persona`` columns."""
-    return analysis.result(prepared).customers()

@@ -72,9 +72,6 @@ class Services:
     def background_dir(self) -> Path:
         return self.settings.instance_dir / "background"
 
-    def init_app(self, server) -> None:
-        """Nothing to attach yet; kept so the factory's wiring reads the same for every part."""
-
     # ---- datasets -----------------------------------------------------------------------
 
     def store_dataset(self, data: bytes, filename: str) -> str:
