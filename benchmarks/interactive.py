@@ -118,8 +118,7 @@ def run_size(customers: int, rounds: int, data_dir: Path, work: Path) -> dict:
     key = warm.store_dataset(dataset.parquet.read_bytes(), dataset.parquet.name)
     prepared = warm.prepared(key)
     prepare_seconds = time.perf_counter() - started
-    store = {"key": key, "filename": dataset.parquet.name, "mapping": None,
-             "shape": prepared.shape}
+    store = {"key": key, "filename": dataset.parquet.name, "mapping": None}
     features = list(prepared.default_features)
     # The first analysis sweeps k = 2..10 once; later changes of k reuse that sweep.
     started = time.perf_counter()

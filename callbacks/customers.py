@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from callbacks.common import loaded
+from callbacks.common import alert, loaded
 from dashapp import export, figures, gridquery, views
 from dashapp.errors import PersonaError
 from dashapp.services import Services
@@ -119,7 +118,7 @@ def register(app: Dash, services: Services) -> None:
             return download(services, state, kind, shown, selected, filter_model,
                             column_state), None
         except PersonaError as err:
-            return no_update, dbc.Alert(str(err), color="danger", className="py-2 small")
+            return no_update, alert(str(err))
 
     app.clientside_callback(
         "function (q, options) { return Object.assign({}, options, {quickFilterText: q || ''}); }",

@@ -8,14 +8,11 @@ import binascii
 import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from callbacks.common import alert
 from dashapp import views
 from dashapp.errors import PersonaError
 from dashapp.services import Services
 from layouts import ids
-
-
-def _alert(message: str, color: str = "danger") -> dbc.Alert:
-    return dbc.Alert(message, color=color, className="py-2 small mb-0", dismissable=True)
 
 
 def _decode(contents: str) -> bytes:
@@ -55,9 +52,8 @@ def load_dataset(services: Services, trigger: str | None, sample: str | None,
     else:
         key, name = services.sample_dataset(str(sample or ""))
         mapping, dayfirst = None, None
-    prepared = services.prepared(key, mapping, dayfirst)
-    return {"key": key, "filename": name, "mapping": mapping, "dayfirst": dayfirst,
-            "shape": prepared.shape}
+    services.prepared(key, mapping, dayfirst)  # refuses a file it cannot read, here
+    return {"key": key, "filename": name, "mapping": mapping, "dayfirst": dayfirst}
 
 
 def report_view(cards: list[views.ReportCard]) -> dbc.Row:
@@ -106,10 +102,10 @@ def register(app: Dash, services: Services) -> None:
         except PersonaError as err:
             message = str(err)
             if trigger == "mapping":
-                return no_update, None, _alert(message)
+                return no_update, None, alert(message)
             if current:
                 message += f" Still showing {current['filename']}."
-            return no_update, _alert(message), None
+            return no_update, alert(message), None
         return store, None, None
 
     @app.callback(
@@ -124,7 +120,7 @@ def register(app: Dash, services: Services) -> None:
         try:
             prepared = services.prepared_for(store)
         except PersonaError as err:
-            return _alert(str(err)), no_update, no_update, no_update
+            return alert(str(err)), no_update, no_update, no_update
         order = {True: "day", False: "month"}.get(store.get("dayfirst"), "auto")
         return (views.dataset_line(prepared, store["filename"]),
                 mapping_view(views.mapping_fields(prepared)),

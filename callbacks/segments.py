@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html, no_update
 
-from callbacks.common import loaded
+from callbacks.common import alert, loaded
 from dashapp import figures, views
 from dashapp.analysis import AUTO, Controls
 from dashapp.errors import PersonaError
@@ -16,10 +15,6 @@ from layouts import ids
 from layouts.segments import METRIC_NAMES, metric_id
 
 log = logging.getLogger(__name__)
-
-
-def _alert(message: str) -> dbc.Alert:
-    return dbc.Alert(message, color="danger", className="py-2 small mb-2")
 
 
 def controls_from(algorithm, auto, k, features, scaling, pca, seed) -> Controls:
@@ -101,20 +96,19 @@ def register(app: Dash, services: Services, session_key) -> None:
             elif not controls.features:
                 raise PersonaError("No features are ticked: tick at least one numeric "
                                    "feature to segment on.")
-            analysis = services.analysis(
+            services.analysis(  # computed and cached here, in the worker
                 store["key"], store.get("mapping"), controls,
                 progress=lambda step, steps, what: set_progress((step, what)),
                 dayfirst=store.get("dayfirst"))
         except PersonaError as err:
-            return no_update, _alert(str(err))
+            return no_update, alert(str(err))
         except Exception as err:  # a bug must not leave a traceback in the browser
             log.exception("segmentation failed")
-            return no_update, _alert(f"The segmentation failed ({type(err).__name__}); the "
+            return no_update, alert(f"The segmentation failed ({type(err).__name__}); the "
                                      "previous result is still shown.")
         return ({"dataset": store["key"], "mapping": store.get("mapping"),
                  "dayfirst": store.get("dayfirst"),
-                 "filename": store["filename"], "controls": controls.to_dict(),
-                 "k": analysis.segmentation.k}, None)
+                 "filename": store["filename"], "controls": controls.to_dict()}, None)
 
     metric_outputs = [Output(metric_id(name), "children")
                       for name in METRIC_NAMES if name != "stability"]

@@ -15,7 +15,6 @@ class Sample:
     key: str
     label: str
     filename: str
-    k: int
 
     @property
     def path(self) -> Path:
@@ -29,8 +28,8 @@ SAMPLES: dict[str, Sample] = {
     s.key: s
     for s in (
         Sample("retail", "Retail transactions (two years, planted personas)",
-               "retail_transactions.csv", 5),
+               "retail_transactions.csv"),
         Sample("mall", "Customer table (age, income, spending score)",
-               "mall_style_customers.csv", 5),
+               "mall_style_customers.csv"),
     )
 }

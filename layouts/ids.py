@@ -1,8 +1,8 @@
 """Every component id that a callback or a test touches; layouts and callbacks both import it."""
 
 # Shell: stores, navigation, the background job's progress
-DATASET = "dataset-store"  # {"key", "filename", "mapping", "shape"}
-ANALYSIS = "analysis-store"  # {"dataset", "mapping", "controls", "k"}
+DATASET = "dataset-store"  # {"key", "filename", "mapping", "dayfirst"}
+ANALYSIS = "analysis-store"  # {"dataset", "mapping", "dayfirst", "filename", "controls"}
 SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
 SUMMARY = "shell-summary"
 CONTROLS_PANEL = "shell-controls"

@@ -24,10 +24,11 @@ def test_bg001_worker_answers_after_kmeans_ran_in_the_web_process(settings):
     key, filename = services.sample_dataset("retail")
     services.analysis(key, None, Controls())
     client = Client(create_app(settings))
-    store = {"key": key, "filename": filename, "mapping": None, "shape": "transactions"}
+    store = {"key": key, "filename": filename, "mapping": None}
     for k in (5, 3):
         _, _, body = client.call(ids.ANALYSIS, _controls(store, k), timeout=60)
-        assert body["response"][ids.ANALYSIS]["data"]["k"] == k
+        state = body["response"][ids.ANALYSIS]["data"]
+        assert services.from_state(state)[1].segmentation.k == k
     _, _, body = client.call("segments-metric-stability",
                              {f"{ids.ANALYSIS}.data": body["response"][ids.ANALYSIS]["data"]},
                              timeout=60)
@@ -38,7 +39,7 @@ def test_bg002_a_bad_k_comes_back_as_an_alert_not_an_error(settings):
     services = Services(settings)
     key, filename = services.sample_dataset("mall")
     client = Client(create_app(settings))
-    store = {"key": key, "filename": filename, "mapping": None, "shape": "customers"}
+    store = {"key": key, "filename": filename, "mapping": None}
     values = _controls(store, 500)
     values[f"{ids.FEATURES}.value"] = []
     _, _, body = client.call(ids.ANALYSIS, values, timeout=60)

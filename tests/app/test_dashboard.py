@@ -93,7 +93,7 @@ def test_app003_sample_loads_through_the_http_callback(settings):
     assert answer.status_code == 200, answer.get_data(as_text=True)
     store = answer.get_json()["response"][ids.DATASET]["data"]
     assert store["filename"] == "mall_style_customers.csv"
-    assert store["shape"] == "customers"
+    assert Services(settings).prepared_for(store).shape == "customers"
 
 
 def _upload(path) -> str:
@@ -104,8 +104,8 @@ def test_app004_upload_is_stored_and_prepared(settings, shared_data):
     services = Services(settings)
     store = load_dataset(services, ids.UPLOAD, None, _upload(shared_data.joinpath(*SALES)),
                          "sales_data_sample.csv", None, None)
-    assert store["shape"] == "transactions"
-    prepared = services.prepared(store["key"])
+    prepared = services.prepared_for(store)
+    assert prepared.shape == "transactions"
     assert prepared.report.customers == 92
     assert services.dataset_bytes(store["key"])[1] == "sales_data_sample.csv"
 

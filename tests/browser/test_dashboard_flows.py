@@ -41,6 +41,28 @@ def _radar_traces(dash_duo) -> int:
         "return g && g.data ? g.data.length : -1;")
 
 
+def _select_card(dash_duo, index: int) -> int:
+    """Click a persona card; returns its segment's size as the card states it."""
+    card = _cards(dash_duo)[index]
+    size = int(card.text.split("\n")[1].split(" customers")[0].replace(",", ""))
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", card)
+    card.click()
+    return size
+
+
+def _download_csv(dash_duo) -> list[dict]:
+    """Click the CSV download and read the file the browser saved."""
+    dash_duo.find_element(f"#{ids.DOWNLOAD_CSV}").click()
+    folder = Path(dash_duo.download_path)
+    deadline = time.monotonic() + 20
+    while not list(folder.glob("*.csv")):
+        assert time.monotonic() < deadline, "no CSV downloaded"
+        time.sleep(0.2)
+    time.sleep(0.5)  # the file appears before Chrome has finished writing it
+    with next(folder.glob("*.csv")).open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def _upload(dash_duo, path: Path) -> None:
     dash_duo.find_element(f"#{ids.UPLOAD} input[type=file]").send_keys(str(path))
 
@@ -109,23 +131,10 @@ def test_flow004_one_segment_filters_the_grid_and_the_csv(dash_duo, settings, sh
     _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
     _wait_cards(dash_duo, 4)
     dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "92 of 92")
-    cards = _cards(dash_duo)
-    size = int(cards[1].text.split("\n")[1].split(" customers")[0].replace(",", ""))
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});",
-                                   cards[1])
-    cards[1].click()
+    size = _select_card(dash_duo, 1)
     dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", f"{size} of 92")
     assert _row_count(dash_duo) == size
-    dash_duo.find_element(f"#{ids.DOWNLOAD_CSV}").click()
-    folder = Path(dash_duo.download_path)
-    deadline = time.monotonic() + 20
-    while not [p for p in folder.glob("*.csv")]:
-        assert time.monotonic() < deadline, "no CSV downloaded"
-        time.sleep(0.2)
-    time.sleep(0.5)
-    path = next(folder.glob("*.csv"))
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _download_csv(dash_duo)
     assert len(rows) == size
     assert {row["segment"] for row in rows} == {"1"}
     assert dash_duo.get_logs() == []
@@ -175,21 +184,9 @@ def test_flow007_large_tables_page_from_the_server(dash_duo, tmp_path, shared_da
     _wait_cards(dash_duo, 4)
     dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "92 of 92")
     assert dash_duo.find_element(f"#{ids.QUICK_SEARCH}").get_attribute("disabled")
-    cards = _cards(dash_duo)
-    size = int(cards[1].text.split("\n")[1].split(" customers")[0].replace(",", ""))
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});",
-                                   cards[1])
-    cards[1].click()
+    size = _select_card(dash_duo, 1)
     dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", f"{size} of 92")
-    dash_duo.find_element(f"#{ids.DOWNLOAD_CSV}").click()
-    folder = Path(dash_duo.download_path)
-    deadline = time.monotonic() + 20
-    while not list(folder.glob("*.csv")):
-        assert time.monotonic() < deadline, "no CSV downloaded"
-        time.sleep(0.2)
-    time.sleep(0.5)
-    with next(folder.glob("*.csv")).open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _download_csv(dash_duo)
     assert len(rows) == size and {row["segment"] for row in rows} == {"1"}
     assert dash_duo.get_logs() == []
 
