@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from dashapp import __version__, views
 from dashapp.analysis import Analysis, Controls, analyse, stability_of, sweep
+from dashapp.db import Database, database_url
 from dashapp.errors import PersonaError, TooLargeError
 from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
 from dashapp.samples import SAMPLES
@@ -52,11 +53,15 @@ class Services:
     """What callbacks reach the core through; one per app, never module-level."""
 
     settings: Settings
+    db: Database = field(init=False)
     cache: FileSystemCache = field(init=False)
     _memory: OrderedDict = field(init=False, default_factory=OrderedDict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        self.settings.instance_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(database_url(self.settings.database_url, self.settings.instance_dir))
+        self.db.create_all()
         cache_dir = self.settings.instance_dir / "cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
         # flask-caching's file backend used directly: it needs no Flask app context, so the

@@ -34,6 +34,13 @@ class Settings:
     #: Up to this many customers the grid filters in the browser; past it, it pages from the
     #: server.
     grid_client_rows: int = 50_000
+    #: SQLAlchemy URL of the metadata database; ``None``: SQLite in the instance folder.
+    database_url: str | None = None
+    #: Signs session cookies; ``None``: generated once into the instance folder (mode 0600).
+    secret_key: str | None = None
+    #: Calls one API token may make (Flask-Limiter syntax), and where the counts live.
+    api_rate_limit: str = "120 per minute"
+    ratelimit_storage_uri: str = "memory://"
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -52,4 +59,8 @@ class Settings:
             port=int(env.get("PERSONA_PORT", 8050)),
             debug=env.get("PERSONA_DEBUG", "") in {"1", "true", "yes"},
             grid_client_rows=int(env.get("PERSONA_GRID_CLIENT_ROWS", 50_000)),
+            database_url=env.get("DATABASE_URL") or None,
+            secret_key=env.get("SECRET_KEY") or None,
+            api_rate_limit=env.get("PERSONA_API_RATE_LIMIT", cls.api_rate_limit),
+            ratelimit_storage_uri=env.get("PERSONA_RATELIMIT_STORAGE", cls.ratelimit_storage_uri),
         )
