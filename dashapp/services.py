@@ -28,6 +28,7 @@ from dashapp.db import Database, database_url
 from dashapp.errors import PersonaError, TooLargeError
 from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
 from dashapp.samples import SAMPLES
+from dashapp.saved import SegmentationStore
 from dashapp.settings import Settings
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
@@ -62,6 +63,7 @@ class Services:
         self.settings.instance_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_url(self.settings.database_url, self.settings.instance_dir))
         self.db.create_all()
+        self.segmentations = SegmentationStore(self.db, self.settings.instance_dir)
         cache_dir = self.settings.instance_dir / "cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
         # flask-caching's file backend used directly: it needs no Flask app context, so the
