@@ -35,7 +35,11 @@ def create_app(settings: Settings | None = None) -> Dash:
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     services = Services(settings)
     # Background jobs run in worker processes; their results travel through this disk cache.
-    manager = DiskcacheManager(diskcache.Cache(str(services.background_dir)), expire=3600)
+    # Dash 4 takes cache_by on the manager (a callback's own cache_by is silently ignored).
+    # Keyed by user and browser session, two users' identical inputs never share a job or
+    # its result; without it the first to poll takes (and deletes) the other's result.
+    manager = DiskcacheManager(diskcache.Cache(str(services.background_dir)), expire=3600,
+                               cache_by=[auth.background_scope, session_key])
     app = Dash(
         __name__,
         title="Persona Engine",

@@ -1,59 +1,135 @@
-"""Data section: load a sample, an upload or a new mapping; show the cleaning report."""
+"""Data section: the user's datasets (open, rename, delete), a sample, an upload or a new
+mapping; the cleaning report."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
+from datetime import datetime
 
 import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
-from callbacks.common import alert
+from callbacks.common import alert, current_user
 from dashapp import views
+from dashapp.datasets import DatasetInfo, DatasetMissingError
 from dashapp.errors import PersonaError
-from dashapp.services import Services
+from dashapp.services import Services, checked_mapping
 from layouts import ids
 
+log = logging.getLogger(__name__)
 
-def _decode(contents: str) -> bytes:
+DATE_ORDERS = {"auto": None, "day": True, "month": False}
+NO_DATASET = "No dataset is open: load a sample or upload a file."
+
+
+def _decode(contents: object) -> bytes:
     """The bytes of a ``data:...;base64,...`` URL from dcc.Upload."""
     try:
-        _, payload = contents.split(",", 1)
+        _, payload = str(contents).split(",", 1)
         return base64.b64decode(payload, validate=True)
     except (ValueError, binascii.Error) as err:
         raise PersonaError("The upload arrived damaged; please try again.") from err
 
 
-DATE_ORDERS = {"auto": None, "day": True, "month": False}
+def store_of(info: DatasetInfo) -> dict:
+    """The dataset store (ids and reading choices only) that opens ``info``."""
+    return {"dataset": info.id, "mapping": info.mapping, "dayfirst": info.dayfirst}
 
 
-def load_dataset(services: Services, trigger: str | None, sample: str | None,
-                 contents: str | None, filename: str | None,
-                 mapping: dict[str, str] | None, current: dict | None,
-                 dayfirst: bool | None = None) -> dict:
-    """The dataset store after a sample choice, an upload or a mapping change.
+def open_dataset(services: Services, user_id: int, info: DatasetInfo) -> dict:
+    """Open a dataset as it was last read; a remembered reading that no longer works (the
+    code changed under it) falls back to the detected one."""
+    try:
+        services.prepared(user_id, info.id, info.mapping, info.dayfirst)
+    except DatasetMissingError:
+        raise
+    except PersonaError:
+        if info.mapping is None and info.dayfirst is None:
+            raise
+        info = services.datasets.set_reading(user_id, info.id, None, None)
+        services.prepared(user_id, info.id)
+    services.datasets.touch(user_id, info.id)
+    return store_of(info)
 
-    ``mapping`` and ``dayfirst`` (the date order for ambiguous dates) apply to a mapping
-    change; a new file or sample starts from what is detected.
+
+def load_dataset(services: Services, user_id: int, trigger: object, *, sample: object = None,
+                 contents: object = None, filename: object = None, mapping: object = None,
+                 dayfirst: object = None, current: object = None,
+                 dataset_id: object = None) -> dict:
+    """The dataset store after a sample choice, an upload, a mapping change or opening one
+    of the user's datasets (``trigger`` is ``ids.SAMPLE``, ``ids.UPLOAD``, ``"mapping"``,
+    ``"open"``; anything else: the page's first load).
 
     Raises PersonaError with a message for the user; the caller keeps the old store then.
     """
     if trigger == ids.UPLOAD:
-        if not contents:
+        if not contents or not isinstance(contents, str):
             raise PersonaError("No file arrived; choose a file to upload.")
-        data = _decode(contents)
-        name = filename or "upload"
-        key = services.store_dataset(data, name)
-        mapping, dayfirst = None, None
-    elif trigger == "mapping":
-        if not current:
+        name = filename if isinstance(filename, str) and filename else "upload"
+        info = services.add_dataset(user_id, _decode(contents), name)
+        return open_dataset(services, user_id, info)
+    if trigger == "mapping":
+        if not isinstance(current, dict) or "dataset" not in current:
             raise PersonaError("Load a dataset before changing its mapping.")
-        key, name = current["key"], current["filename"]
-    else:
-        key, name = services.sample_dataset(str(sample or ""))
-        mapping, dayfirst = None, None
-    services.prepared(key, mapping, dayfirst)  # refuses a file it cannot read, here
-    return {"key": key, "filename": name, "mapping": mapping, "dayfirst": dayfirst}
+        mapping = checked_mapping(mapping)
+        services.apply_reading(user_id, current["dataset"], mapping, dayfirst)
+        return {"dataset": current["dataset"], "mapping": mapping, "dayfirst": dayfirst}
+    if trigger == "open":
+        return open_dataset(services, user_id, services.dataset(user_id, dataset_id))
+    if trigger == ids.SAMPLE:
+        return open_dataset(services, user_id, services.add_sample(user_id, sample))
+    return open_dataset(services, user_id, services.ensure_dataset(user_id))
+
+
+def current_name(services: Services, user_id: int, store: object) -> str | None:
+    """The open dataset's name, or ``None`` when nothing (of the user's) is open."""
+    if not isinstance(store, dict):
+        return None
+    try:
+        return services.dataset(user_id, store.get("dataset")).name
+    except PersonaError:
+        return None
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def dataset_list(items: list[DatasetInfo], open_id: str | None) -> html.Div:
+    """One line per dataset: name, rows, stored size, date; open and delete buttons."""
+    if not items:
+        return html.Div("No datasets yet: load a sample or upload a file.",
+                        className="small text-muted")
+    lines = []
+    for info in items:
+        is_open = info.id == open_id
+        lines.append(dbc.ListGroupItem([
+            html.Div([
+                html.Div(info.name, className="fw-semibold text-break pe-dataset-name"),
+                html.Div(f"{info.rows:,} rows · {_size(info.size_bytes)} · "
+                         f"{_when(info.updated_at)}", className="small text-muted"),
+            ], className="me-auto"),
+            html.Div([
+                dbc.Button("Open" if not is_open else "Open now", id=ids.dataset_open(info.id),
+                           size="sm", color="primary", outline=True, disabled=is_open,
+                           className="me-1"),
+                dbc.Button("Delete", id=ids.dataset_delete(info.id), size="sm",
+                           color="danger", outline=True),
+            ], className="text-nowrap"),
+        ], active=False, className="d-flex flex-wrap align-items-center gap-2 py-2"
+           + (" pe-dataset-open" if is_open else "")))
+    return dbc.ListGroup(lines, flush=True)
 
 
 def report_view(cards: list[views.ReportCard]) -> dbc.Row:
@@ -79,34 +155,144 @@ def mapping_view(fields: list[dict]) -> dbc.Row:
     ], className="g-2")
 
 
+def _mapping_of(values: object, fields: object) -> dict[str, object]:
+    if not isinstance(values, list) or not isinstance(fields, list):
+        return {}
+    return {f.get("index"): v for f, v in zip(fields, values) if isinstance(f, dict) and v}
+
+
+def _clicked() -> bool:
+    """Whether the triggering input really was a click (new pattern-matched buttons fire
+    callbacks with ``n_clicks`` None when the list is drawn)."""
+    return bool(ctx.triggered and ctx.triggered[0].get("value"))
+
+
 def register(app: Dash, services: Services) -> None:
     @app.callback(
         Output(ids.DATASET, "data"),
         Output(ids.UPLOAD_ALERT, "children"),
         Output(ids.MAPPING_ALERT, "children"),
+        Output(ids.DATASETS_ALERT, "children"),
         Input(ids.SAMPLE, "value"),
         Input(ids.UPLOAD, "contents"),
         Input(ids.MAPPING_APPLY, "n_clicks"),
+        Input(ids.dataset_open(ALL), "n_clicks"),
+        Input(ids.DELETE_YES, "n_clicks"),
         State(ids.UPLOAD, "filename"),
         State(ids.mapping_field(ALL), "value"),
         State(ids.mapping_field(ALL), "id"),
         State(ids.DATE_ORDER, "value"),
         State(ids.DATASET, "data"),
+        State(ids.DELETE_PENDING, "data"),
     )
-    def _load(sample, contents, _apply, filename, values, fields, order, current):
-        trigger = "mapping" if ctx.triggered_id == ids.MAPPING_APPLY else ctx.triggered_id
-        mapping = {f["index"]: v for f, v in zip(fields, values) if v}
+    def _load(sample, contents, _apply, _opens, _yes, filename, values, fields, order, current,
+              pending):
+        user = current_user()
+        triggered = ctx.triggered_id
+        if isinstance(triggered, dict) or triggered == ids.DELETE_YES:
+            if not _clicked():
+                raise PreventUpdate
+        if triggered == ids.DELETE_YES:
+            return _delete(user, pending, current)
+        trigger = {ids.MAPPING_APPLY: "mapping"}.get(triggered, triggered)
+        if isinstance(triggered, dict):
+            trigger = "open"
+        if trigger == ids.SAMPLE and sample is None:
+            raise PreventUpdate
+        name = current_name(services, user, current)
         try:
-            store = load_dataset(services, trigger, sample, contents, filename, mapping, current,
-                                 DATE_ORDERS.get(order))
+            store = load_dataset(
+                services, user, trigger, sample=sample, contents=contents, filename=filename,
+                mapping=_mapping_of(values, fields),
+                dayfirst=DATE_ORDERS.get(order) if isinstance(order, str) else None,
+                current=current,
+                dataset_id=triggered.get("index") if isinstance(triggered, dict) else None)
         except PersonaError as err:
             message = str(err)
             if trigger == "mapping":
-                return no_update, None, alert(message)
-            if current:
-                message += f" Still showing {current['filename']}."
-            return no_update, alert(message), None
-        return store, None, None
+                return no_update, None, alert(message), None
+            if name:
+                message += f" Still showing {name}."
+            if trigger == "open":
+                return no_update, None, None, alert(message)
+            return no_update, alert(message), None, None
+        return store, None, None, None
+
+    def _delete(user: int, pending: object, current: object):
+        try:
+            gone = services.delete_dataset(user, pending)
+        except PersonaError as err:
+            return no_update, None, None, alert(str(err))
+        note = f"Deleted {gone.name} and its cached results."
+        if isinstance(current, dict) and current.get("dataset") != gone.id \
+                and current_name(services, user, current):
+            return no_update, None, None, alert(note, "success")
+        for info in services.datasets.list(user):
+            try:
+                store = open_dataset(services, user, info)
+            except PersonaError:
+                continue
+            return store, None, None, alert(f"{note} Now showing {info.name}.", "success")
+        return None, None, None, alert(f"{note} {NO_DATASET}", "info")
+
+    @app.callback(
+        Output(ids.DELETE_PENDING, "data"),
+        Output(ids.DELETE_CONFIRM, "is_open"),
+        Output(ids.DELETE_TEXT, "children"),
+        Input(ids.dataset_delete(ALL), "n_clicks"),
+        Input(ids.DELETE_NO, "n_clicks"),
+        Input(ids.DELETE_YES, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _ask_delete(_deletes, _no, _yes):
+        if not _clicked():
+            raise PreventUpdate
+        triggered = ctx.triggered_id
+        if not isinstance(triggered, dict):
+            return no_update, False, no_update
+        try:
+            info = services.dataset(current_user(), triggered.get("index"))
+        except PersonaError:
+            raise PreventUpdate from None
+        return (info.id, True,
+                [html.P(["Delete ", html.Strong(info.name), f" ({info.rows:,} rows)?"]),
+                 html.P("Its stored file and every cached result of it are removed. Saved "
+                        "segmentations made from it stay.", className="small text-muted mb-0")])
+
+    @app.callback(
+        Output(ids.DATASETS_CHANGED, "data"),
+        Output(ids.DATASETS_ALERT, "children", allow_duplicate=True),
+        Input(ids.RENAME_APPLY, "n_clicks"),
+        Input(ids.RENAME_INPUT, "n_submit"),
+        State(ids.RENAME_INPUT, "value"),
+        State(ids.DATASET, "data"),
+        State(ids.DATASETS_CHANGED, "data"),
+        prevent_initial_call=True,
+    )
+    def _rename(_clicks, _submit, name, current, version):
+        if not _clicked():
+            raise PreventUpdate
+        if not isinstance(current, dict):
+            return no_update, alert(NO_DATASET)
+        try:
+            info = services.datasets.rename(current_user(), current.get("dataset"), name)
+        except PersonaError as err:
+            return no_update, alert(str(err))
+        version = version if isinstance(version, int) else 0
+        return version + 1, alert(f"Renamed to {info.name}.", "success")
+
+    @app.callback(
+        Output(ids.DATASET_LIST, "children"),
+        Output(ids.RENAME_INPUT, "value"),
+        Input(ids.DATASET, "data"),
+        Input(ids.DATASETS_CHANGED, "data"),
+    )
+    def _list(store, _version):
+        user = current_user()
+        items = services.datasets.list(user)
+        open_id = store.get("dataset") if isinstance(store, dict) else None
+        name = next((i.name for i in items if i.id == open_id), "")
+        return dataset_list(items, open_id), name
 
     @app.callback(
         Output(ids.DATASET_INFO, "children"),
@@ -117,11 +303,15 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _show(store):
+        if store is None:
+            return NO_DATASET, [], [], "auto"
+        user = current_user()
         try:
-            prepared = services.prepared_for(store)
+            prepared = services.prepared_for(user, store)
+            name = services.dataset(user, store.get("dataset")).name
         except PersonaError as err:
             return alert(str(err)), no_update, no_update, no_update
         order = {True: "day", False: "month"}.get(store.get("dayfirst"), "auto")
-        return (views.dataset_line(prepared, store["filename"]),
+        return (views.dataset_line(prepared, name),
                 mapping_view(views.mapping_fields(prepared)),
                 report_view(views.report_cards(prepared)), order)

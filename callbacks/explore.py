@@ -6,10 +6,14 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Dash, Input, Output, no_update
 
+from callbacks.common import column_choice, current_user
 from dashapp import figures, views
 from dashapp.errors import PersonaError
 from dashapp.services import Services
 from layouts import ids
+
+NO_DATASET = "No dataset is open: load a sample or upload a file."
+RF_VALUES = ("customers", "revenue")
 
 
 def stats_table(frame) -> dbc.Table:
@@ -33,8 +37,10 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _dataset(store):
+        if store is None:
+            return [], None, figures.empty_figure(NO_DATASET), dbc.Table()
         try:
-            prepared = services.prepared_for(store)
+            prepared = services.prepared_for(current_user(), store)
         except PersonaError:
             return no_update, no_update, no_update, no_update
         features = list(prepared.numeric_features)
@@ -51,12 +57,13 @@ def register(app: Dash, services: Services) -> None:
     )
     def _histogram(store, feature, log_y):
         try:
-            prepared = services.prepared_for(store)
+            prepared = services.prepared_for(current_user(), store)
         except PersonaError as err:
             return figures.empty_figure(str(err))
-        if feature not in prepared.customers:
+        feature = column_choice(feature, prepared.numeric_features)
+        if feature is None:
             return figures.empty_figure("Choose a feature.")
-        return figures.histogram(prepared.customers[feature], feature, log_y=bool(log_y))
+        return figures.histogram(prepared.customers[feature], feature, log_y=log_y is True)
 
     @app.callback(
         Output(ids.RF_HEATMAP, "figure"),
@@ -66,7 +73,7 @@ def register(app: Dash, services: Services) -> None:
     )
     def _rf(store, value):
         try:
-            prepared = services.prepared_for(store)
+            prepared = services.prepared_for(current_user(), store)
         except PersonaError as err:
             return figures.empty_figure(str(err))
         customers = prepared.customers
@@ -74,4 +81,5 @@ def register(app: Dash, services: Services) -> None:
             return figures.empty_figure("R x F scores need a transaction log; this is a "
                                         "customer table.")
         return figures.rf_heatmap(customers["r_score"], customers["f_score"],
-                                  customers["monetary"], value=value or "customers")
+                                  customers["monetary"],
+                                  value=value if value in RF_VALUES else "customers")

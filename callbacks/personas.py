@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html
 
-from callbacks.common import loaded
+from callbacks.common import current_user, loaded, segments
 from dashapp import figures, views
 from dashapp.services import Services
 from layouts import ids
@@ -38,9 +38,12 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _personas(state, selected):
-        _, analysis = loaded(services, state)
+        if state is None:
+            return figures.empty_figure("No dataset is open: load a sample or upload a "
+                                        "file."), []
+        _, analysis = loaded(services, current_user(), state)
         cards = views.persona_cards(analysis)
         colors = figures.segment_colors([c["segment"] for c in cards])
-        radar = figures.highlight(figures.radar(analysis.personas), selected)
+        radar = figures.highlight(figures.radar(analysis.personas), segments(selected))
         return radar, dbc.Row([dbc.Col(persona_card(c, colors[c["segment"]]), sm=6)
                                for c in cards], className="g-2")

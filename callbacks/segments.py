@@ -6,21 +6,25 @@ import logging
 
 from dash import Dash, Input, Output, State, html, no_update
 
-from callbacks.common import alert, loaded
+from callbacks.common import alert, column_choice, current_user, loaded, segments
 from dashapp import figures, views
 from dashapp.analysis import AUTO, Controls
 from dashapp.errors import PersonaError
-from dashapp.services import Services
+from dashapp.services import Services, checked_controls
 from layouts import ids
 from layouts.segments import METRIC_NAMES, metric_id
 
 log = logging.getLogger(__name__)
 
 
+NO_DATASET = "No dataset is open: load a sample or upload a file."
+
+
 def controls_from(algorithm, auto, k, features, scaling, pca, seed) -> Controls:
-    return Controls.from_dict({"algorithm": algorithm, "k": AUTO if auto else k,
-                               "features": features, "scaling": scaling, "pca": pca,
-                               "seed": seed})
+    """The controls as the browser sent them, checked (PersonaError when out of range)."""
+    return checked_controls({"algorithm": algorithm, "k": AUTO if auto else k,
+                             "features": features, "scaling": scaling, "pca": pca,
+                             "seed": seed})
 
 
 def axis_defaults(features: list[str]) -> tuple[str, str, str, str, str]:
@@ -31,7 +35,10 @@ def axis_defaults(features: list[str]) -> tuple[str, str, str, str, str]:
     return f[0], f[1], f[0], f[1], f[1]
 
 
-def register(app: Dash, services: Services, session_key) -> None:
+def register(app: Dash, services: Services, session_key=None) -> None:
+    # Background results are keyed by user and browser session on the app's manager
+    # (``cache_by`` in app.py: Dash 4 ignores a callback's own), and each job takes its user
+    # from the session cookie it was sent with, never from a store.
     @app.callback(
         Output(ids.FEATURES, "options"),
         Output(ids.FEATURES, "value"),
@@ -44,8 +51,10 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _features(store):
+        if store is None:
+            return ([], [], *([], None) * 5)
         try:
-            prepared = services.prepared_for(store)
+            prepared = services.prepared_for(current_user(), store)
         except PersonaError:
             return (no_update,) * 12
         options = list(prepared.numeric_features)
@@ -80,16 +89,16 @@ def register(app: Dash, services: Services, session_key) -> None:
         progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
         progress_default=[0, ""],
         cancel=[Input(ids.CANCEL, "n_clicks")],
-        cache_by=[session_key],
         interval=250,
         prevent_initial_call=True,
     )
     def _analyse(set_progress, store, algorithm, auto, k, features, scaling, pca, seed):
-        if not store:
-            return no_update, None
-        controls = controls_from(algorithm, auto, k, features, scaling, pca, seed)
+        if store is None:
+            return None, None  # the last dataset was deleted: every view empties
         try:
-            prepared = services.prepared_for(store)
+            user = current_user()  # in the worker too: from the session cookie it was sent
+            controls = controls_from(algorithm, auto, k, features, scaling, pca, seed)
+            prepared = services.prepared_for(user, store)
             if set(controls.features) - set(prepared.numeric_features):
                 # The checklist still shows the previous dataset's features.
                 controls = controls_from(algorithm, auto, k, [], scaling, pca, seed)
@@ -97,7 +106,7 @@ def register(app: Dash, services: Services, session_key) -> None:
                 raise PersonaError("No features are ticked: tick at least one numeric "
                                    "feature to segment on.")
             services.analysis(  # computed and cached here, in the worker
-                store["key"], store.get("mapping"), controls,
+                user, store["dataset"], store.get("mapping"), controls,
                 progress=lambda step, steps, what: set_progress((step, what)),
                 dayfirst=store.get("dayfirst"))
         except PersonaError as err:
@@ -106,9 +115,8 @@ def register(app: Dash, services: Services, session_key) -> None:
             log.exception("segmentation failed")
             return no_update, alert(f"The segmentation failed ({type(err).__name__}); the "
                                      "previous result is still shown.")
-        return ({"dataset": store["key"], "mapping": store.get("mapping"),
-                 "dayfirst": store.get("dayfirst"),
-                 "filename": store["filename"], "controls": controls.to_dict()}, None)
+        return ({"dataset": store["dataset"], "mapping": store.get("mapping"),
+                 "dayfirst": store.get("dayfirst"), "controls": controls.to_dict()}, None)
 
     metric_outputs = [Output(metric_id(name), "children")
                       for name in METRIC_NAMES if name != "stability"]
@@ -126,7 +134,13 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _views(state):
-        prepared, analysis = loaded(services, state)
+        if state is None:
+            empty = figures.empty_figure(NO_DATASET)
+            return (NO_DATASET, [], *(["-"] * (len(metric_outputs))), empty, "", empty,
+                    empty, empty)
+        user = current_user()
+        prepared, analysis = loaded(services, user, state)
+        name = services.dataset(user, state["dataset"]).name
         seg = analysis.segmentation
         customers = prepared.customers
         names = {p.segment: p.name for p in analysis.personas}
@@ -157,7 +171,7 @@ def register(app: Dash, services: Services, session_key) -> None:
             crossing = figures.rfm_cluster_heatmap(customers["rfm_segment"], seg.labels, names)
         else:
             crossing = figures.empty_figure("Named RFM segments need a transaction log.")
-        return (views.headline(prepared, analysis, state.get("filename", "")),
+        return (views.headline(prepared, analysis, name),
                 [html.Div(n, className="mb-1") for n in notices],
                 *(metrics[name] for name in METRIC_NAMES if name != "stability"),
                 k_chart, reason, scatter, figures.segment_bars(analysis.personas), crossing)
@@ -171,12 +185,15 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _cross(state, x, y, selected):
-        prepared, analysis = loaded(services, state)
-        if x not in prepared.customers or y not in prepared.customers:
+        if state is None:
+            return figures.empty_figure(NO_DATASET)
+        prepared, analysis = loaded(services, current_user(), state)
+        x, y = (column_choice(v, prepared.numeric_features) for v in (x, y))
+        if x is None or y is None:
             return figures.empty_figure("Choose two features.")
         names = {p.segment: p.name for p in analysis.personas}
         fig = figures.scatter_2d(prepared.customers, analysis.segmentation.labels, names, x, y)
-        return figures.highlight(fig, selected)
+        return figures.highlight(fig, segments(selected))
 
     @app.callback(
         Output(ids.BUBBLE, "figure"),
@@ -188,12 +205,15 @@ def register(app: Dash, services: Services, session_key) -> None:
         prevent_initial_call=True,
     )
     def _bubble(state, x, y, size, selected):
-        prepared, analysis = loaded(services, state)
-        if any(c not in prepared.customers for c in (x, y, size)):
+        if state is None:
+            return figures.empty_figure(NO_DATASET)
+        prepared, analysis = loaded(services, current_user(), state)
+        x, y, size = (column_choice(v, prepared.numeric_features) for v in (x, y, size))
+        if x is None or y is None or size is None:
             return figures.empty_figure("Choose x, y and size.")
         names = {p.segment: p.name for p in analysis.personas}
         fig = figures.bubble(prepared.customers, analysis.segmentation.labels, names, x, y, size)
-        return figures.highlight(fig, selected)
+        return figures.highlight(fig, segments(selected))
 
     @app.callback(
         Output(metric_id("stability"), "children"),
@@ -201,14 +221,16 @@ def register(app: Dash, services: Services, session_key) -> None:
         background=True,
         running=[(Output(ids.STABILITY_RUNNING, "spinner_style"), {"visibility": "visible"},
                   {"visibility": "hidden"})],
-        cache_by=[session_key],
         interval=400,
         prevent_initial_call=True,
     )
     def _stability(state):
+        if not isinstance(state, dict):
+            return "-"
         try:
-            found, note = services.stability(state["dataset"], state.get("mapping"),
-                                             state.get("controls"), state.get("dayfirst"))
+            found, note = services.stability(current_user(), state.get("dataset"),
+                                             state.get("mapping"), state.get("controls"),
+                                             state.get("dayfirst"))
         except PersonaError as err:
             return str(err)
         except Exception:  # a bug must not leave a traceback in the browser

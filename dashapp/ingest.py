@@ -198,6 +198,8 @@ _BINARY_MAGIC = (
     (b"SQLite format 3\x00", "an SQLite database"),
 )
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+#: Parquet key-value metadata entry holding what ingest detected about a stored upload.
+RAW_METADATA_KEY = b"persona_engine.raw"
 
 
 @dataclass(frozen=True)
@@ -785,7 +787,35 @@ def _read_parquet(data: bytes, filename: str, limits: Limits) -> _Raw:
             f"{filename!r} has columns ({_list_columns(list(frame.columns))}) but no rows. "
             "Write the data rows too, then upload the file again."
         )
-    return _Raw(frame.reset_index(drop=True), "parquet", "parquet")
+    detected = _stored_reading(parquet.schema_arrow.metadata)
+    if detected is None:
+        return _Raw(frame.reset_index(drop=True), "parquet", "parquet")
+    return _Raw(frame.reset_index(drop=True), **detected)
+
+
+def _stored_reading(metadata: dict[bytes, bytes] | None) -> dict | None:
+    """What ingest detected about an upload stored as Parquet (``dashapp.datasets`` writes
+    it under RAW_METADATA_KEY), so that the stored file reads exactly as the original did.
+
+    Anything malformed is ignored: the file is then read as the plain Parquet it is.
+    """
+    found = (metadata or {}).get(RAW_METADATA_KEY)
+    try:
+        entry = json.loads(found) if found else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("version") != 1:
+        return None
+    fields = {"file_format": entry.get("file_format"), "encoding": entry.get("encoding"),
+              "delimiter": entry.get("delimiter"), "decimal": entry.get("decimal"),
+              "notices": entry.get("notices")}
+    if not (isinstance(fields["file_format"], str) and isinstance(fields["encoding"], str)
+            and isinstance(fields["delimiter"], (str, type(None)))
+            and fields["decimal"] in (".", ",")
+            and isinstance(fields["notices"], list)
+            and all(isinstance(n, str) for n in fields["notices"])):
+        return None
+    return fields
 
 
 # --------------------------------------------------------------------------- values

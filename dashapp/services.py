@@ -1,8 +1,11 @@
-"""Server-side state of one app: stored datasets and memoized preparation and analyses.
+"""Server-side state of one app: each user's stored datasets and memoized preparation and
+analyses.
 
-The browser only ever holds a dataset key (its content hash), the column mapping and the
-controls; everything computed from them lives here, on disk under the instance folder, so a
-background job in another process and the web process see the same results.
+The browser only ever holds ids (a dataset id), the column mapping and the controls; the
+user comes from the server session and is passed in explicitly. Everything computed lives
+here, on disk under ``instance/users/<user_id>/cache/<dataset_id>/``, so a background job in
+another process and the web process see the same results, and deleting a dataset deletes
+its results.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,39 +26,124 @@ from multiprocess import current_process
 from threadpoolctl import threadpool_limits
 
 from dashapp import __version__, views
-from dashapp.analysis import Analysis, Controls, analyse, stability_of, sweep
+from dashapp.analysis import AUTO, Analysis, Controls, analyse, stability_of, sweep
+from dashapp.datasets import (
+    DatasetInfo,
+    DatasetMissingError,
+    DatasetStore,
+    check_dataset_id,
+    check_user_id,
+)
 from dashapp.db import Database, database_url
-from dashapp.errors import PersonaError, TooLargeError
-from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
-from dashapp.samples import SAMPLES
+from dashapp.errors import PersonaError
+from dashapp.ingest import TRANSACTION_ROLES
+from dashapp.pipeline import Prepared, PrepareOptions, prepare
 from dashapp.saved import SegmentationStore
+from dashapp.segment import ALGORITHMS, SCALINGS
 from dashapp.settings import Settings
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()+-]")
 #: Prepared datasets and analyses kept unpickled in the process, most recent first.
 MEMORY_ITEMS = 8
+#: Largest k the server accepts from a browser or a client (the slider stops at 10).
+K_MAX = 100
+SEED_MAX = 2**32 - 1
+_FEATURES_MAX = 500
+
+__all__ = ["Services", "DatasetMissingError", "checked_controls", "checked_mapping",
+           "checked_dayfirst"]
 
 
-class DatasetMissingError(PersonaError):
-    """A key from the browser names no stored dataset (deleted, or a stale tab)."""
+def checked_mapping(mapping: object) -> dict[str, str] | None:
+    """A column mapping from the browser: ``role -> column`` text, empty entries dropped."""
+    if mapping is None:
+        return None
+    if not isinstance(mapping, dict):
+        raise PersonaError("The column mapping arrived malformed; reload the page.")
+    clean = {}
+    for role, column in mapping.items():
+        if role not in TRANSACTION_ROLES:
+            raise PersonaError(f"Unknown role {str(role)[:40]!r}. Valid roles: "
+                               f"{', '.join(TRANSACTION_ROLES)}.")
+        if column is None or column == "":
+            continue
+        if not isinstance(column, str) or len(column) > 300:
+            raise PersonaError(f"The mapping for {role} is not a column name; choose one "
+                               "from the dropdown.")
+        clean[role] = column
+    return clean or None
 
 
-def _clean_mapping(mapping: dict[str, str] | None) -> dict[str, str] | None:
-    return {k: v for k, v in (mapping or {}).items() if v} or None
+def checked_dayfirst(dayfirst: object) -> bool | None:
+    if dayfirst is None or isinstance(dayfirst, bool):
+        return dayfirst
+    raise PersonaError("The date order arrived malformed; choose it again.")
 
 
-def _key(*parts: Any) -> str:
+def _whole(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PersonaError(f"{what} must be a whole number from {low} to {high:,}.")
+    return value
+
+
+def checked_controls(controls: object) -> Controls:
+    """The segmentation controls, checked as the browser can send anything.
+
+    Raises
+    ------
+    PersonaError
+        An algorithm or scaling not offered, k or seed out of range or not whole numbers,
+        features that are not a list of names.
+    """
+    if controls is None:
+        return Controls()
+    if isinstance(controls, Controls):
+        data = controls.to_dict()
+    elif isinstance(controls, dict):
+        data = controls
+    else:
+        raise PersonaError("The segmentation controls arrived malformed; reload the page.")
+    algorithm = data.get("algorithm") or "kmeans"
+    if algorithm not in ALGORITHMS:
+        raise PersonaError(f"Unknown algorithm {str(algorithm)[:40]!r}: choose one of "
+                           f"{', '.join(ALGORITHMS)}.")
+    scaling = data.get("scaling") or "standard"
+    if scaling not in SCALINGS:
+        raise PersonaError(f"Unknown scaling {str(scaling)[:40]!r}: choose one of "
+                           f"{', '.join(SCALINGS)}.")
+    k = data.get("k", AUTO)
+    k = AUTO if k in (None, "", AUTO) else _whole(k, "k", 2, K_MAX)
+    seed = data.get("seed")
+    seed = 0 if seed in (None, "") else _whole(seed, "The seed", 0, SEED_MAX)
+    features = data.get("features") or ()
+    if not isinstance(features, (list, tuple)) or len(features) > _FEATURES_MAX or not all(
+            isinstance(f, str) and len(f) <= 300 for f in features):
+        raise PersonaError("The features arrived malformed; tick them again.")
+    pca = data.get("pca")
+    if pca not in (None, True, False, 0, 1):
+        raise PersonaError("The PCA switch arrived malformed; set it again.")
+    return Controls(algorithm=algorithm, k=k, features=tuple(dict.fromkeys(features)),
+                    scaling=scaling, pca=bool(pca), seed=seed)
+
+
+def _digest(*parts: Any) -> str:
     text = json.dumps([__version__, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
 class Services:
-    """What callbacks reach the core through; one per app, never module-level."""
+    """What callbacks reach the core through; one per app, never module-level.
+
+    Every method that touches data takes the user id first (from the server session, never
+    from the browser) and a dataset id; a dataset that is not that user's raises
+    :class:`DatasetMissingError` exactly as one that does not exist.
+    """
 
     settings: Settings
     db: Database = field(init=False)
-    cache: FileSystemCache = field(init=False)
+    datasets: DatasetStore = field(init=False)
     _memory: OrderedDict = field(init=False, default_factory=OrderedDict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -63,17 +151,8 @@ class Services:
         self.settings.instance_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_url(self.settings.database_url, self.settings.instance_dir))
         self.db.create_all()
+        self.datasets = DatasetStore(self.db, self.settings.instance_dir, self.settings.limits)
         self.segmentations = SegmentationStore(self.db, self.settings.instance_dir)
-        cache_dir = self.settings.instance_dir / "cache"
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        # flask-caching's file backend used directly: it needs no Flask app context, so the
-        # background worker processes read and write the same entries as the web process.
-        self.cache = FileSystemCache(str(cache_dir), threshold=500,
-                                     default_timeout=7 * 24 * 3600)
-
-    @property
-    def datasets_dir(self) -> Path:
-        return self.settings.instance_dir / "datasets"
 
     @property
     def background_dir(self) -> Path:
@@ -81,52 +160,71 @@ class Services:
 
     # ---- datasets -----------------------------------------------------------------------
 
-    def store_dataset(self, data: bytes, filename: str) -> str:
-        """Keep an uploaded file's bytes under its content hash; returns that key.
+    def add_dataset(self, user_id: int, data: bytes, filename: str) -> DatasetInfo:
+        """Store an upload as the user's dataset (or find it stored already).
 
-        Raises
-        ------
-        TooLargeError
-            Past the configured upload size.
+        Raises PersonaError (too large, unreadable, ...) before anything is written.
         """
-        limit = self.settings.limits.max_bytes
-        if len(data) > limit:
-            raise TooLargeError(
-                f"{filename} is {len(data) / 2**20:.1f} MB; uploads are limited to "
-                f"{limit / 2**20:.0f} MB (PERSONA_MAX_UPLOAD_MB). Upload a smaller extract, "
-                "or aggregate it to one row per customer first.")
-        key = content_hash(data)
-        folder = self.datasets_dir / key
-        name = _SAFE_NAME.sub("_", Path(filename).name)[:120] or "upload"
-        path = folder / name
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        return key
+        added = self.datasets.add(user_id, data, filename)
+        if added.prepared is not None:
+            self._store(user_id, added.info.id,
+                        self._prepared_key(added.info, None, None),
+                        self._light(added.prepared, added.info))
+        return added.info
 
-    def sample_dataset(self, sample: str) -> tuple[str, str]:
-        """Store a bundled sample like an upload; returns its key and file name."""
-        found = SAMPLES.get(sample)
-        if found is None:
-            raise PersonaError(f"Unknown sample {sample!r}: choose one of {', '.join(SAMPLES)}.")
-        return self.store_dataset(found.read_bytes(), found.filename), found.filename
+    def add_sample(self, user_id: int, sample: str) -> DatasetInfo:
+        """A bundled sample as the user's dataset (stored once per user)."""
+        added = self.datasets.add_sample(user_id, sample)
+        if added.prepared is not None:
+            self._store(user_id, added.info.id, self._prepared_key(added.info, None, None),
+                        self._light(added.prepared, added.info))
+        return added.info
 
-    def dataset_bytes(self, key: str) -> tuple[bytes, str]:
-        """The stored file of ``key``: its bytes and its name."""
-        folder = self.datasets_dir / str(key)
-        files = [p for p in folder.glob("*") if p.is_file() and not p.name.endswith(".part")] \
-            if re.fullmatch(r"[0-9a-f]{16}", str(key)) and folder.is_dir() else []
-        if not files:
-            raise DatasetMissingError(
-                "That dataset is no longer on the server; load a sample or upload the file "
-                "again.")
-        return files[0].read_bytes(), files[0].name
+    def dataset(self, user_id: int, dataset_id: object) -> DatasetInfo:
+        """The user's dataset row (its name, file name, mapping last applied, ...)."""
+        return self.datasets.get(user_id, dataset_id)
+
+    def ensure_dataset(self, user_id: int) -> DatasetInfo:
+        """The user's most recently used dataset; a user with none gets the default sample."""
+        return self.datasets.latest(user_id) or self.add_sample(user_id, self.settings.sample)
+
+    def apply_reading(self, user_id: int, dataset_id: object, mapping: object,
+                      dayfirst: object) -> Prepared:
+        """Read the dataset with this mapping and date order; remembered when it works."""
+        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
+        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
+        self.datasets.set_reading(user_id, dataset_id, mapping, dayfirst)
+        return prepared
+
+    def delete_dataset(self, user_id: int, dataset_id: object) -> DatasetInfo:
+        """Delete the dataset, its file and every cached result of it, on disk and here."""
+        info = self.datasets.delete(user_id, dataset_id)
+        self._forget(user_id, info.id)
+        return info
+
+    def append_customers(self, user_id: int, dataset_id: object,
+                         rows: list[dict[str, object]]) -> DatasetInfo:
+        """Append rows to the dataset (see :meth:`DatasetStore.append_customers`); its
+        cached results are dropped."""
+        info = self.datasets.append_customers(user_id, check_dataset_id(dataset_id), rows)
+        self._forget(user_id, info.id)
+        return info
 
     # ---- memoized steps -----------------------------------------------------------------
 
-    def _remember(self, key: str, value: Any) -> Any:
+    def _cache(self, user_id: int, dataset_id: str) -> FileSystemCache:
+        # flask-caching's file backend used directly: it needs no Flask app context, so the
+        # background worker processes read and write the same entries as the web process.
+        return FileSystemCache(str(self.datasets.cache_dir(user_id, dataset_id)),
+                               threshold=500, default_timeout=7 * 24 * 3600)
+
+    def _store(self, user_id: int, dataset_id: str, digest: str, value: Any,
+               disk: bool = True) -> Any:
+        if disk:
+            self._cache(user_id, dataset_id).set(digest, value)
+        return self._remember((user_id, dataset_id, digest), value)
+
+    def _remember(self, key: tuple, value: Any) -> Any:
         with self._lock:
             self._memory[key] = value
             self._memory.move_to_end(key)
@@ -134,14 +232,23 @@ class Services:
                 self._memory.popitem(last=False)
         return value
 
-    def _recall(self, key: str) -> Any:
+    def _recall(self, user_id: int, dataset_id: str, digest: str, disk: bool = True) -> Any:
+        key = (user_id, dataset_id, digest)
         with self._lock:
             value = self._memory.get(key)
             if value is not None:
                 self._memory.move_to_end(key)
                 return value
-        value = self.cache.get(key)
+        if not disk:
+            return None
+        value = self._cache(user_id, dataset_id).get(digest)
         return None if value is None else self._remember(key, value)
+
+    def _forget(self, user_id: int, dataset_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._memory if k[:2] == (user_id, dataset_id)]:
+                del self._memory[key]
+        shutil.rmtree(self.datasets.cache_dir(user_id, dataset_id), ignore_errors=True)
 
     def _compute_guard(self):
         """Single-threaded OpenMP when computing in the process that forks the workers.
@@ -157,92 +264,110 @@ class Services:
             return threadpool_limits(limits=1, user_api="openmp")
         return contextlib.nullcontext()
 
-    def _memoize(self, key: str, compute: Callable[[], Any]) -> Any:
-        value = self._recall(key)
+    def _memoize(self, user_id: int, dataset_id: str, digest: str,
+                 compute: Callable[[], Any]) -> Any:
+        value = self._recall(user_id, dataset_id, digest)
         if value is None:
             with self._compute_guard():
                 value = compute()
-            self.cache.set(key, value)
-            self._remember(key, value)
+            self._store(user_id, dataset_id, digest, value)
         return value
 
-    def prepared(self, key: str, mapping: dict[str, str] | None = None,
-                 dayfirst: bool | None = None) -> Prepared:
-        """Ingest and clean a stored dataset (memoized).
+    @staticmethod
+    def _prepared_key(info: DatasetInfo, mapping, dayfirst) -> str:
+        return _digest("prepared", info.content_hash, mapping, dayfirst)
+
+    @staticmethod
+    def _light(prepared: Prepared, info: DatasetInfo) -> Prepared:
+        # Past preparation the views need the file's columns, not its lines: keeping every
+        # line would make each cache read cost as much as a parse of the file. The hash is
+        # the upload's, not the stored Parquet file's.
+        light = replace(prepared.ingested, table=prepared.ingested.table.head(0))
+        return replace(prepared, ingested=light, content_hash=info.content_hash)
+
+    def prepared(self, user_id: int, dataset_id: object, mapping: object = None,
+                 dayfirst: object = None) -> Prepared:
+        """Ingest and clean one of the user's datasets (memoized).
 
         ``mapping`` overrides detected column roles; ``dayfirst`` settles dates whose
         day/month order is ambiguous (``None``: as detected).
         """
-        mapping = _clean_mapping(mapping)
+        check_user_id(user_id)
+        info = self.datasets.get(user_id, dataset_id)
+        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
 
         def compute() -> Prepared:
-            data, filename = self.dataset_bytes(key)
-            prepared = prepare(data, filename,
+            data, _ = self.datasets.read_bytes(user_id, info.id)
+            prepared = prepare(data, info.filename,
                                PrepareOptions(mapping=mapping, dayfirst=dayfirst,
                                               limits=self.settings.limits))
-            # Past preparation the views need the file's columns, not its lines: keeping
-            # every line would make each cache read cost as much as a parse of the file.
-            light = replace(prepared.ingested, table=prepared.ingested.table.head(0))
-            return replace(prepared, ingested=light)
+            return self._light(prepared, info)
 
-        return self._memoize(_key("prepared", key, mapping, dayfirst), compute)
+        return self._memoize(user_id, info.id, self._prepared_key(info, mapping, dayfirst),
+                             compute)
 
     def analysis(
         self,
-        key: str,
-        mapping: dict[str, str] | None,
+        user_id: int,
+        dataset_id: object,
+        mapping: object,
         controls: Controls | dict | None,
         progress: Callable[[int, int, str], None] | None = None,
-        dayfirst: bool | None = None,
+        dayfirst: object = None,
     ) -> Analysis:
-        """Segment a stored dataset as the controls say (memoized)."""
-        if not isinstance(controls, Controls):
-            controls = Controls.from_dict(controls)
-        mapping = _clean_mapping(mapping)
-        prepared = self.prepared(key, mapping, dayfirst)
+        """Segment one of the user's datasets as the controls say (memoized)."""
+        controls = checked_controls(controls)
+        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
+        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
+        info = self.datasets.get(user_id, dataset_id)
+        base = (info.content_hash, mapping, dayfirst)
 
         def ksweep(params):
-            return self._memoize(_key("sweep", key, mapping, dayfirst, repr(params)),
+            return self._memoize(user_id, info.id, _digest("sweep", *base, repr(params)),
                                  lambda: sweep(prepared, params))
 
-        memo = _key("analysis", key, mapping, dayfirst, controls.to_dict())
-        return self._memoize(memo, lambda: analyse(prepared, controls, progress, ksweep))
+        memo = _digest("analysis", *base, controls.to_dict())
+        return self._memoize(user_id, info.id, memo,
+                             lambda: analyse(prepared, controls, progress, ksweep))
 
-    def stability(self, key: str, mapping: dict[str, str] | None,
-                  controls: Controls | dict | None, dayfirst: bool | None = None):
+    def stability(self, user_id: int, dataset_id: object, mapping: object,
+                  controls: Controls | dict | None, dayfirst: object = None):
         """Stability of the analysis these controls give: ``(Stability | None, note)``."""
-        if not isinstance(controls, Controls):
-            controls = Controls.from_dict(controls)
-        mapping = _clean_mapping(mapping)
-        analysis = self.analysis(key, mapping, controls, dayfirst=dayfirst)
-        prepared = self.prepared(key, mapping, dayfirst)
+        controls = checked_controls(controls)
+        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
+        analysis = self.analysis(user_id, dataset_id, mapping, controls, dayfirst=dayfirst)
+        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
+        info = self.datasets.get(user_id, dataset_id)
         params = analysis.segmentation.params
-        return self._memoize(_key("stability", key, mapping, dayfirst, repr(params)),
-                             lambda: stability_of(prepared, analysis))
+        memo = _digest("stability", info.content_hash, mapping, dayfirst, repr(params))
+        return self._memoize(user_id, info.id, memo, lambda: stability_of(prepared, analysis))
 
-    def from_state(self, state: dict) -> tuple[Prepared, Analysis]:
+    def from_state(self, user_id: int, state: object) -> tuple[Prepared, Analysis]:
         """The prepared data and analysis an analysis store (``ids.ANALYSIS``) names."""
-        if not state or "dataset" not in state:
+        if not isinstance(state, dict) or "dataset" not in state:
             raise DatasetMissingError("No segmentation yet: load a dataset.")
-        dayfirst = state.get("dayfirst")
-        prepared = self.prepared(state["dataset"], state.get("mapping"), dayfirst)
-        return prepared, self.analysis(state["dataset"], state.get("mapping"),
-                                       state.get("controls"), dayfirst=dayfirst)
+        dataset_id, mapping, dayfirst = (state["dataset"], state.get("mapping"),
+                                         state.get("dayfirst"))
+        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
+        return prepared, self.analysis(user_id, dataset_id, mapping, state.get("controls"),
+                                       dayfirst=dayfirst)
 
-    def prepared_for(self, store: dict) -> Prepared:
+    def prepared_for(self, user_id: int, store: object) -> Prepared:
         """The prepared data a dataset store (``ids.DATASET``) names."""
-        if not store or "key" not in store:
+        if not isinstance(store, dict) or "dataset" not in store:
             raise DatasetMissingError("No dataset loaded yet: load a sample or upload a file.")
-        return self.prepared(store["key"], store.get("mapping"), store.get("dayfirst"))
+        return self.prepared(user_id, store["dataset"], store.get("mapping"),
+                             store.get("dayfirst"))
 
-    def grid_frame(self, state: dict):
+    def grid_frame(self, user_id: int, state: object):
         """The customer table the grid shows for an analysis store (kept in memory only: it is
         rebuilt cheaply from the cached analysis, and block requests come in bursts)."""
-        prepared, analysis = self.from_state(state)
-        key = _key("grid", state.get("dataset"), _clean_mapping(state.get("mapping")),
-                   state.get("dayfirst"), Controls.from_dict(state.get("controls")).to_dict())
-        with self._lock:
-            found = self._memory.get(key)
+        prepared, analysis = self.from_state(user_id, state)
+        info = self.datasets.get(user_id, state["dataset"])
+        digest = _digest("grid", info.content_hash, checked_mapping(state.get("mapping")),
+                         state.get("dayfirst"), analysis.controls.to_dict())
+        found = self._recall(user_id, info.id, digest, disk=False)
         if found is None:
-            found = self._remember(key, views.grid_frame(prepared, analysis))
+            found = self._store(user_id, info.id, digest, views.grid_frame(prepared, analysis),
+                                disk=False)
         return found

@@ -1,4 +1,5 @@
-"""Data section: a bundled sample or an upload, the column mapping, the cleaning report."""
+"""Data section: the user's datasets, a bundled sample or an upload, the column mapping, the
+cleaning report."""
 
 from __future__ import annotations
 
@@ -11,12 +12,39 @@ from layouts import ids
 from layouts.common import card, labelled, section
 
 
+def datasets() -> html.Div:
+    """The user's stored datasets (the list comes from a callback), rename and delete."""
+    confirm = dbc.Modal([
+        dbc.ModalHeader(dbc.ModalTitle("Delete this dataset?")),
+        dbc.ModalBody(html.Div(id=ids.DELETE_TEXT)),
+        dbc.ModalFooter([
+            dbc.Button("Cancel", id=ids.DELETE_NO, color="secondary", size="sm"),
+            dbc.Button("Delete", id=ids.DELETE_YES, color="danger", size="sm"),
+        ]),
+    ], id=ids.DELETE_CONFIRM, is_open=False, centered=True)
+    rename = dbc.InputGroup([
+        dbc.InputGroupText("Name"),
+        dbc.Input(id=ids.RENAME_INPUT, type="text", maxLength=200, debounce=False),
+        dbc.Button("Rename", id=ids.RENAME_APPLY, color="secondary"),
+    ], size="sm", className="mt-2")
+    return html.Div([
+        card("Your datasets",
+             html.Div(id=ids.DATASET_LIST),
+             html.Div(rename, title="Rename the open dataset"),
+             html.Div(id=ids.DATASETS_ALERT, className="mt-2")),
+        dcc.Store(id=ids.DELETE_PENDING),
+        dcc.Store(id=ids.DATASETS_CHANGED, data=0),
+        confirm,
+    ], className="mb-3")
+
+
 def layout(default_sample: str, max_upload_mb: float) -> html.Section:
     source = card(
         "Source",
         labelled("Bundled sample", dcc.Dropdown(
             id=ids.SAMPLE, options=[{"label": s.label, "value": s.key} for s in SAMPLES.values()],
-            value=default_sample, clearable=False, searchable=False,
+            value=None, placeholder="Add a sample to your datasets", clearable=False,
+            searchable=False,
         ), ids.SAMPLE),
         dcc.Upload(
             id=ids.UPLOAD,
@@ -50,6 +78,7 @@ def layout(default_sample: str, max_upload_mb: float) -> html.Section:
     )
     return section(
         "data", "Data", "Load a sample or your own file: a transaction log or a customer table.",
+        datasets(),
         dbc.Row([dbc.Col(source, md=6, className="mb-3"),
                  dbc.Col(mapping, md=6, className="mb-3")]),
         html.H3("Cleaning report", className="h6"),

@@ -1,8 +1,8 @@
 """Every component id that a callback or a test touches; layouts and callbacks both import it."""
 
 # Shell: stores, navigation, the background job's progress
-DATASET = "dataset-store"  # {"key", "filename", "mapping", "dayfirst"}
-ANALYSIS = "analysis-store"  # {"dataset", "mapping", "dayfirst", "filename", "controls"}
+DATASET = "dataset-store"  # {"dataset": id, "mapping", "dayfirst"}; None: no dataset
+ANALYSIS = "analysis-store"  # {"dataset": id, "mapping", "dayfirst", "controls"}
 SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
 SUMMARY = "shell-summary"
 CONTROLS_PANEL = "shell-controls"
@@ -22,6 +22,16 @@ MAPPING_APPLY = "data-mapping-apply"
 DATE_ORDER = "data-date-order"
 MAPPING_ALERT = "data-mapping-alert"
 REPORT = "data-report"
+DATASET_LIST = "data-datasets"
+DATASETS_ALERT = "data-datasets-alert"
+DATASETS_CHANGED = "data-datasets-changed"  # dcc.Store: a counter bumped by a rename
+RENAME_INPUT = "data-rename"
+RENAME_APPLY = "data-rename-apply"
+DELETE_CONFIRM = "data-delete-confirm"
+DELETE_TEXT = "data-delete-text"
+DELETE_YES = "data-delete-yes"
+DELETE_NO = "data-delete-no"
+DELETE_PENDING = "data-delete-pending"  # dcc.Store: the dataset id awaiting confirmation
 
 # Explore
 EXPLORE_FEATURE = "explore-feature"
@@ -93,3 +103,13 @@ def persona_card(segment: int | object) -> dict:
 def range_filter(feature: str | object) -> dict:
     """One range slider filtering the customer grid by a feature."""
     return {"type": "range-filter", "index": feature}
+
+
+def dataset_open(dataset_id: str | object) -> dict:
+    """The button opening one of the user's datasets (an id, or ``ALL``)."""
+    return {"type": "dataset-open", "index": dataset_id}
+
+
+def dataset_delete(dataset_id: str | object) -> dict:
+    """The button asking to delete one of the user's datasets (an id, or ``ALL``)."""
+    return {"type": "dataset-delete", "index": dataset_id}

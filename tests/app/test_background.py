@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app import create_app
 from benchmarks.interactive import Client
+from dashapp import accounts, auth
 from dashapp.analysis import Controls
 from dashapp.services import Services
 from layouts import ids
@@ -17,32 +18,48 @@ def _controls(store: dict, k: int) -> dict:
             f"{ids.SEED}.value": 0}
 
 
-def test_bg001_worker_answers_after_kmeans_ran_in_the_web_process(settings):
+def _logged_in(settings, login_client) -> tuple[Client, Services, int]:
+    app = create_app(settings)
+    http = login_client(app)
+    services = auth.services_of(app.server)
+    return Client(app, http), services, accounts.user_id_of(services.db, "ana@example.com")
+
+
+def test_bg001_worker_answers_after_kmeans_ran_in_the_web_process(settings, login_client):
     # GNU OpenMP hangs a forked child whose parent started its thread pool: the web process
     # computing an analysis itself (a cache miss) must not poison later background jobs.
-    services = Services(settings)
-    key, filename = services.sample_dataset("retail")
-    services.analysis(key, None, Controls())
-    client = Client(create_app(settings))
-    store = {"key": key, "filename": filename, "mapping": None}
+    client, services, user = _logged_in(settings, login_client)
+    key = services.add_sample(user, "retail").id
+    services.analysis(user, key, None, Controls())
+    store = {"dataset": key, "mapping": None, "dayfirst": None}
     for k in (5, 3):
         _, _, body = client.call(ids.ANALYSIS, _controls(store, k), timeout=60)
         state = body["response"][ids.ANALYSIS]["data"]
-        assert services.from_state(state)[1].segmentation.k == k
+        assert state["dataset"] == key
+        assert services.from_state(user, state)[1].segmentation.k == k
     _, _, body = client.call("segments-metric-stability",
                              {f"{ids.ANALYSIS}.data": body["response"][ids.ANALYSIS]["data"]},
                              timeout=60)
     assert body["response"]["segments-metric-stability"]["children"] != "n/a"
 
 
-def test_bg002_a_bad_k_comes_back_as_an_alert_not_an_error(settings):
-    services = Services(settings)
-    key, filename = services.sample_dataset("mall")
-    client = Client(create_app(settings))
-    store = {"key": key, "filename": filename, "mapping": None}
-    values = _controls(store, 500)
+def test_bg002_bad_controls_come_back_as_alerts_not_errors(settings, login_client):
+    client, services, user = _logged_in(settings, login_client)
+    key = services.add_sample(user, "mall").id
+    store = {"dataset": key, "mapping": None, "dayfirst": None}
+    values = _controls(store, 5)
     values[f"{ids.FEATURES}.value"] = []
     _, _, body = client.call(ids.ANALYSIS, values, timeout=60)
     alert = str(body["response"][ids.SEGMENT_ALERT]["children"])
     assert "No features are ticked" in alert
     assert ids.ANALYSIS not in body["response"]
+    # What the browser can send but the controls never would: checked in the worker.
+    for name, value, message in ((ids.K_SLIDER, 500, "k must be"),
+                                 (ids.K_SLIDER, "4; drop", "k must be"),
+                                 (ids.ALGORITHM, "__import__('os')", "Unknown algorithm"),
+                                 (ids.SEED, -3, "seed must be"),
+                                 (ids.FEATURES, {"$ne": 1}, "features arrived")):
+        bad = {**_controls(store, 5), f"{name}.value": value}
+        _, _, body = client.call(ids.ANALYSIS, bad, timeout=60)
+        assert message in str(body["response"][ids.SEGMENT_ALERT]["children"]), name
+        assert ids.ANALYSIS not in body["response"]
