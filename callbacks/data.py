@@ -194,9 +194,10 @@ def register(app: Dash, services: Services) -> None:
                 raise PreventUpdate
         if triggered == ids.DELETE_YES:
             return _delete(user, pending, current)
-        trigger = {ids.MAPPING_APPLY: "mapping"}.get(triggered, triggered)
         if isinstance(triggered, dict):
             trigger = "open"
+        else:
+            trigger = "mapping" if triggered == ids.MAPPING_APPLY else triggered
         if trigger == ids.SAMPLE and sample is None:
             raise PreventUpdate
         name = current_name(services, user, current)
