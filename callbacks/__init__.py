@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from dash import Dash
 
-from callbacks import customers, data, explore, personas, segments, selection
+from callbacks import customers, data, explore, models, personas, segments, selection
 from dashapp.services import Services
 
 
@@ -21,4 +21,5 @@ def register(app: Dash, services: Services, session_key: Callable[[], str]) -> N
     segments.register(app, services, session_key)
     personas.register(app, services)
     customers.register(app, services)
+    models.register(app, services)
     selection.register(app)

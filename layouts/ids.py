@@ -113,3 +113,40 @@ def dataset_open(dataset_id: str | object) -> dict:
 def dataset_delete(dataset_id: str | object) -> dict:
     """The button asking to delete one of the user's datasets (an id, or ``ALL``)."""
     return {"type": "dataset-delete", "index": dataset_id}
+
+
+# Saved models and the new-customer form
+MODEL_NAME = "models-name"
+MODEL_SAVE = "models-save"
+MODEL_ALERT = "models-alert"
+MODEL_LIST = "models-list"
+MODEL_OPEN = "models-open"  # the open saved segmentation's id (checked on the server)
+MODELS_CHANGED = "models-changed"  # bumped after a save, rename or delete
+MODEL_RENAME_INPUT = "models-rename-input"
+MODEL_RENAME_APPLY = "models-rename-apply"
+MODEL_DELETE_PENDING = "models-delete-pending"
+MODEL_DELETE_CONFIRM = "models-delete-confirm"
+MODEL_DELETE_TEXT = "models-delete-text"
+MODEL_DELETE_YES = "models-delete-yes"
+MODEL_DELETE_NO = "models-delete-no"
+MODEL_DETAIL = "models-detail"
+SCORE_FIELDS = "models-score-fields"
+SCORE_RESULT = "models-score-result"
+SCORE_CUSTOMER_ID = "models-score-customer-id"
+APPEND = "models-append"
+APPEND_ALERT = "models-append-alert"
+
+
+def model_field(index: int | object) -> dict:
+    """One number input of the new-customer form (a position in the fields, or ``ALL``)."""
+    return {"type": "models-field", "index": index}
+
+
+def model_reopen(segmentation_id: str | object) -> dict:
+    """The button reopening one saved segmentation (an id, or ``ALL``)."""
+    return {"type": "models-reopen", "index": segmentation_id}
+
+
+def model_delete(segmentation_id: str | object) -> dict:
+    """The button asking to delete one saved segmentation (an id, or ``ALL``)."""
+    return {"type": "models-delete", "index": segmentation_id}

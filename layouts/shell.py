@@ -6,10 +6,10 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashapp.settings import Settings
-from layouts import customers, data, explore, ids, personas, segments
+from layouts import customers, data, explore, ids, models, personas, segments
 
 NAV = (("data", "Data"), ("explore", "Explore"), ("segments", "Segments"),
-       ("personas", "Personas"), ("customers", "Customers"))
+       ("personas", "Personas"), ("customers", "Customers"), ("models", "Models"))
 
 
 def _navbar() -> dbc.Navbar:
@@ -65,6 +65,7 @@ def layout(settings: Settings) -> html.Div:
                     segments.layout(),
                     personas.layout(),
                     customers.layout(),
+                    models.layout(),
                 ], lg=9, className="pe-main"),
             ]),
         ], fluid=True),

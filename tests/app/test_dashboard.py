@@ -52,7 +52,8 @@ def _layout_ids(component) -> set[str]:
 def _pattern_types() -> set[str]:
     return {ids.mapping_field(None)["type"], ids.persona_card(None)["type"],
             ids.range_filter(None)["type"], ids.dataset_open(None)["type"],
-            ids.dataset_delete(None)["type"]}
+            ids.dataset_delete(None)["type"], ids.model_field(None)["type"],
+            ids.model_reopen(None)["type"], ids.model_delete(None)["type"]}
 
 
 def test_app001_page_answers_and_every_callback_id_is_in_the_layout(settings, login_client):
