@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from callbacks.common import alert, current_user, loaded, segments
 from dashapp import export, figures, gridquery, views
@@ -201,6 +202,8 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _rows(request, state):
+        if request is None:  # a grid drawn anew, before it asks for a block
+            raise PreventUpdate
         try:
             frame = services.grid_frame(current_user(), state)
             rows, matched = gridquery.block(frame, checked_request(request, frame.columns))
