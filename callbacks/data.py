@@ -158,7 +158,8 @@ def mapping_view(fields: list[dict]) -> dbc.Row:
 def _mapping_of(values: object, fields: object) -> dict[str, object]:
     if not isinstance(values, list) or not isinstance(fields, list):
         return {}
-    return {f.get("index"): v for f, v in zip(fields, values) if isinstance(f, dict) and v}
+    return {f["index"]: v for f, v in zip(fields, values)
+            if isinstance(f, dict) and isinstance(f.get("index"), str) and v}
 
 
 def _clicked() -> bool:

@@ -396,3 +396,40 @@ def test_app017_rename_is_validated_and_shown_in_the_list(settings, login_client
         assert ids.DATASETS_CHANGED not in body["response"]
         assert body["response"][ids.DATASETS_ALERT]["children"]["props"]["color"] == "danger"
     assert services.dataset(user, mall.id).name == "Mall 2024"
+
+
+GARBAGE = ({"$gt": ""}, [[1], {"a": None}], "../../etc/passwd", 10**20, -1, True, 3.5, "",
+           {"dataset": ["x"], "controls": "k"}, {"dataset": "0" * 32, "mapping": 5})
+
+
+def test_app018_garbage_from_the_browser_never_makes_a_server_error(settings, login_client):
+    app = create_app(settings)
+    http = login_client(app)
+    client = Client(app, http)
+    Client(app, http).call(ids.DATASET, {}, changed="")  # the user's first dataset
+    foreground = [(key, entry) for key, entry in app.callback_map.items()
+                  if "callback" in entry and not entry.get("background")]
+    assert len(foreground) >= 15
+    url = f"/_dash-update-component?endId={client.end_id}"
+    seen: dict[int, int] = {}
+    for key, entry in foreground:
+        outputs = []
+        for part in key.strip(".").split("..."):
+            name, prop = part.split("@")[0].rsplit(".", 1)
+            outputs.append({"id": name, "property": prop})
+        for i, junk in enumerate(GARBAGE):
+            def item(spec, n, junk=junk):
+                if spec["id"].startswith("{"):
+                    return [] if n % 2 else [{"id": {"type": "x", "index": junk
+                                                     if isinstance(junk, str) else 1},
+                                              "property": spec["property"], "value": junk}]
+                return {"id": spec["id"], "property": spec["property"], "value": junk}
+            body = {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
+                    "inputs": [item(s, i) for s in entry["inputs"]],
+                    "state": [item(s, i) for s in entry["state"]],
+                    "changedPropIds": [f"{entry['inputs'][0]['id']}."
+                                       f"{entry['inputs'][0]['property']}"]}
+            answer = http.post(url, json=body)
+            assert answer.status_code in (200, 204), (key, junk, answer.get_data(as_text=True))
+            seen[answer.status_code] = seen.get(answer.status_code, 0) + 1
+    assert seen.get(200, 0) > 50, seen  # most answer with an alert or an empty view
