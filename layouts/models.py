@@ -73,8 +73,8 @@ def field_input(index: int, field: dict) -> dbc.Col:
         dbc.Input(id=ids.model_field(index), type="number", required=True, step="any",
                   min=field["minimum"], max=field["maximum"], debounce=0.4,
                   inputmode="decimal", size="sm"),
-        dbc.FormFeedback(f"A number from {field['minimum']:,.6g} to "
-                         f"{field['maximum']:,.6g}.", type="invalid"),
+        dbc.FormFeedback("A number, 0 or more." if field["minimum"] == 0 else "A number.",
+                         type="invalid"),
         html.Div(hint, className="form-text small"),
     ]), xs=12, sm=6, xl=4, className="mb-2")
 
