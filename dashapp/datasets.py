@@ -308,7 +308,7 @@ class DatasetStore:
 
     def touch(self, user_id: int, dataset_id: str) -> DatasetInfo:
         """Mark the dataset as just used (it then comes first in :meth:`list`)."""
-        return self._update(user_id, dataset_id, lambda row: setattr(row, "name", row.name))
+        return self._update(user_id, dataset_id, lambda row: None)
 
     def rename(self, user_id: int, dataset_id: str, name: object) -> DatasetInfo:
         name = check_name(name)
