@@ -417,9 +417,11 @@ def _validate(model: SavedModel) -> None:
         scaling, pca, spec = doc["scaling"]["method"], doc["pca"], doc["model"]
         algorithm, label_map, segments = spec["algorithm"], doc["label_map"], doc["segments"]
         ranges = doc["feature_ranges"]
-        doc["metrics"], doc["dataset_hash"], doc["created_at"]
     except (KeyError, TypeError) as err:
         raise fail(f"field {err} missing") from None
+    for key in ("segments", "metrics", "dataset_hash", "created_at", "updated_at"):
+        if key not in doc:
+            raise fail(f"field {key!r} missing")
     if kind not in (RFM_KIND, ATTRIBUTES_KIND):
         raise fail(f"unknown kind {kind!r}")
     if (not isinstance(features, list) or not features
