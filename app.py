@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from functools import partial
 
 import diskcache
 from dash import Dash, DiskcacheManager
 from flask import request
 
 import callbacks
+from dashapp import auth
 from dashapp.services import Services
 from dashapp.settings import PROJECT_ROOT, Settings
 from layouts import shell
@@ -48,8 +48,14 @@ def create_app(settings: Settings | None = None) -> Dash:
         background_callback_manager=manager,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    auth.init_auth(app, services)
     app.server.after_request(_set_session_cookie)
-    app.layout = partial(shell.layout, settings)
+
+    def page():
+        # A function, so each page load shows its own user and CSRF token in the navbar.
+        return shell.layout(settings, account=auth.page_account())
+
+    app.layout = page
     callbacks.register(app, services, session_key)
     return app
 

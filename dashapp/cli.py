@@ -1,9 +1,11 @@
-"""Command line: ``python -m dashapp segment|rfm INPUT ...``; bad input exits 2 with one line."""
+"""Command line: ``python -m dashapp segment|rfm INPUT ...`` and the admin commands
+``users create|delete EMAIL`` and ``tokens create EMAIL``; bad input exits 2 with one line."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,7 +72,69 @@ def _parser() -> argparse.ArgumentParser:
     rfm_cmd = commands.add_parser("rfm", help="write recency, frequency, monetary per customer")
     common(rfm_cmd)
     rfm_cmd.add_argument("--out", default="rfm.csv")
+
+    users = commands.add_parser("users", help="create or delete an account")
+    users_do = users.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    users_do.add_parser("create", help="a new account; its password is read from stdin "
+                                       "(one line)").add_argument("email")
+    users_do.add_parser("delete", help="an account with all its data (database rows and "
+                                       "instance/users/<id>/)").add_argument("email")
+    tokens = commands.add_parser("tokens", help="API tokens")
+    tokens_do = tokens.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    token_create = tokens_do.add_parser("create", help="a new API token, printed once")
+    token_create.add_argument("email")
+    token_create.add_argument("--name", default="cli", help="what the token is for")
     return parser
+
+
+def _database():
+    from dashapp.db import Database, database_url
+    from dashapp.settings import Settings
+
+    settings = Settings.from_env()
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(database_url(settings.database_url, settings.instance_dir))
+    db.create_all()
+    return settings, db
+
+
+def _known_user(db, email: str) -> tuple[str, int]:
+    from dashapp import accounts
+
+    email = accounts.normalize_email(email)
+    user_id = accounts.user_id_of(db, email)
+    if user_id is None:
+        raise UsageError(f"no account for {email}")
+    return email, user_id
+
+
+def _users(args: argparse.Namespace) -> str:
+    from dashapp import accounts
+
+    settings, db = _database()
+    if args.action == "create":
+        email = accounts.normalize_email(args.email)
+        password = sys.stdin.readline().rstrip("\r\n")
+        user_id = accounts.create_user(db, email, password)
+        if user_id is None:
+            raise UsageError(f"{email} already has an account")
+        return f"created {email} (user {user_id})"
+    email, user_id = _known_user(db, args.email)
+    folder = settings.instance_dir / "users" / str(int(user_id))
+    accounts.delete_user(db, user_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    return (f"deleted {email} (user {user_id}): its database rows (sessions, tokens, "
+            f"datasets, saved segmentations) and its files in {folder}")
+
+
+def _tokens(args: argparse.Namespace) -> str:
+    from dashapp import accounts
+
+    _, db = _database()
+    email, user_id = _known_user(db, args.email)
+    token_id, raw = accounts.create_token(db, user_id, args.name)
+    return (f"{raw}\n(token {token_id} for {email}; it is shown only this once: send it as "
+            "'Authorization: Bearer <token>')")
 
 
 def _prepare(args: argparse.Namespace):
@@ -137,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; 0 on success, 2 with ``error: ...`` on stderr for bad input."""
     try:
         args = _parser().parse_args(argv)
-        message = _segment(args) if args.command == "segment" else _rfm(args)
+        commands = {"segment": _segment, "rfm": _rfm, "users": _users, "tokens": _tokens}
+        message = commands[args.command](args)
     except (UsageError, PersonaError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

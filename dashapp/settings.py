@@ -41,6 +41,9 @@ class Settings:
     #: Calls one API token may make (Flask-Limiter syntax), and where the counts live.
     api_rate_limit: str = "120 per minute"
     ratelimit_storage_uri: str = "memory://"
+    #: Trust one proxy's X-Forwarded-For/-Proto/-Host/-Prefix (werkzeug's ProxyFix), so a
+    #: TLS-terminating proxy gets Secure cookies and the client's address.
+    proxy_fix: bool = False
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -63,4 +66,5 @@ class Settings:
             secret_key=env.get("SECRET_KEY") or None,
             api_rate_limit=env.get("PERSONA_API_RATE_LIMIT", cls.api_rate_limit),
             ratelimit_storage_uri=env.get("PERSONA_RATELIMIT_STORAGE", cls.ratelimit_storage_uri),
+            proxy_fix=env.get("PERSONA_PROXY_FIX", "") in {"1", "true", "yes"},
         )

@@ -5,6 +5,8 @@ DATASET = "dataset-store"  # {"dataset": id, "mapping", "dayfirst"}; None: no da
 ANALYSIS = "analysis-store"  # {"dataset": id, "mapping", "dayfirst", "controls"}
 SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
 SUMMARY = "shell-summary"
+USER_EMAIL = "shell-user-email"
+LOGOUT = "shell-logout"
 CONTROLS_PANEL = "shell-controls"
 CONTROLS_OPEN = "shell-controls-open"
 CONTROLS_CLOSE = "shell-controls-close"

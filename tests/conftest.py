@@ -1,15 +1,20 @@
-"""Shared fixtures: settings on a temporary instance folder, the real data, headless Chromium."""
+"""Shared fixtures: settings on a temporary instance folder, the real data, headless Chromium,
+accounts and logged-in clients (Flask test client and browser)."""
 
 from __future__ import annotations
 
+import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from dash.testing.application_runners import ThreadedRunner
+from flask.testing import FlaskClient
 from selenium.webdriver.chrome.options import Options
 
+from dashapp import accounts, auth
+from dashapp.db import Database
 from dashapp.settings import Settings
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
@@ -97,3 +102,105 @@ def shared_data() -> Path:
             pytrace=False,
         )
     return SHARED_DATA
+
+
+# ---- accounts ---------------------------------------------------------------------------
+
+EMAIL = "ana@example.com"
+PASSWORD = "correct horse battery"
+_FORM_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _database(target) -> Database:
+    if isinstance(target, Database):
+        return target
+    if hasattr(target, "db"):
+        return target.db
+    server = getattr(target, "server", target)
+    return auth.services_of(server).db
+
+
+def create_account(target, email: str = EMAIL, password: str = PASSWORD) -> int:
+    """The id of the account ``email`` (created with ``password`` unless it exists).
+
+    ``target``: a Dash app from ``create_app``, its Flask server, a ``Services`` or a
+    ``Database``.
+    """
+    db = _database(target)
+    user_id = accounts.create_user(db, email, password)
+    return user_id if user_id is not None else accounts.user_id_of(db, email)
+
+
+class AuthClient(FlaskClient):
+    """Flask's test client that sends the CSRF header as Dash's renderer does: the
+    ``_csrf_token`` cookie's value as ``X-CSRFToken`` on every POST, PUT, PATCH and DELETE
+    (``csrf=False`` leaves it out)."""
+
+    def csrf_headers(self) -> dict[str, str]:
+        cookie = self.get_cookie(auth.CSRF_COOKIE)
+        return {"X-CSRFToken": cookie.value} if cookie else {}
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        if csrf and str(kwargs.get("method", "GET")).upper() in {"POST", "PUT", "PATCH",
+                                                                 "DELETE"}:
+            headers = dict(kwargs.get("headers") or {})
+            for name, value in self.csrf_headers().items():
+                headers.setdefault(name, value)
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def form_token(self, path: str = "/login") -> str:
+        """The CSRF token of the form on ``path`` (for posting forms)."""
+        page = self.get(path).get_data(as_text=True)
+        found = _FORM_CSRF.search(page)
+        assert found, f"no CSRF token in the form of {path}"
+        return found.group(1)
+
+
+def http_login(app, email: str = EMAIL, password: str = PASSWORD, create: bool = True,
+               **client_kwargs) -> AuthClient:
+    """A test client of ``app`` logged in as ``email`` through the real login form."""
+    if create:
+        create_account(app, email, password)
+    server = getattr(app, "server", app)
+    client = AuthClient(server, server.response_class, use_cookies=True, **client_kwargs)
+    answer = client.post("/login", data={"email": email, "password": password,
+                                         "csrf_token": client.form_token("/login")})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return client
+
+
+def browser_login(dash_duo, app, email: str = EMAIL, password: str = PASSWORD,
+                  create: bool = True) -> None:
+    """Start ``app`` under dash_duo, log in through the login form, open the dashboard."""
+    if create:
+        create_account(app, email, password)
+    dash_duo.start_server(app, navigate=False)
+    url = dash_duo.server.url.rstrip("/")
+    # Log in towards the account page (no Dash there), then open the dashboard once.
+    dash_duo.driver.get(f"{url}/login?next=/account")
+    dash_duo.wait_for_element("#login-email").send_keys(email)
+    dash_duo.find_element("#login-password").send_keys(password)
+    dash_duo.find_element("#login-submit").click()
+    dash_duo.wait_for_element("#account-email", timeout=20)
+    dash_duo.server_url = url
+
+
+@pytest.fixture
+def make_user() -> Callable[..., int]:
+    """``make_user(app_or_services, email=EMAIL, password=PASSWORD) -> user id``."""
+    return create_account
+
+
+@pytest.fixture
+def login_client() -> Callable[..., AuthClient]:
+    """``login_client(app, email=EMAIL, password=PASSWORD) -> AuthClient``, logged in, its
+    POSTs carrying the CSRF header; ``client.csrf_headers()`` gives the header itself."""
+    return http_login
+
+
+@pytest.fixture
+def login() -> Callable[..., None]:
+    """``login(dash_duo, app, email=EMAIL, password=PASSWORD)``: the browser, logged in,
+    on the dashboard."""
+    return browser_login
