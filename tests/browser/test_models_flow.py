@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import browser_login
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 from app import create_app
 from layouts import ids
@@ -57,4 +58,13 @@ def test_models001_save_then_score_a_new_customer(dash_duo, settings):
     assert not dash_duo.find_elements(f"#{ids.SCORE_FIELDS} input.is-invalid")
     ARTIFACTS.mkdir(exist_ok=True)
     dash_duo.driver.save_screenshot(str(ARTIFACTS / "models001.png"))
+
+    # On a phone the section fits the screen: once the charts have followed the resize,
+    # nothing scrolls sideways.
+    dash_duo.driver.set_window_size(390, 844)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'start'});",
+                                   dash_duo.find_element(f"#{ids.SCORE_FIELDS}"))
+    fits = "return document.documentElement.scrollWidth <= window.innerWidth;"
+    WebDriverWait(dash_duo.driver, 10).until(lambda driver: driver.execute_script(fits))
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / "models001-phone.png"))
     assert dash_duo.get_logs() == []
