@@ -239,7 +239,8 @@ def test_api013_content_type_and_malformed_bodies(world):
                    {"data": "{}", "content_type": "application/json; charset=latin-1"}):
         _error(_predict(world, world.sales_id, None, **kwargs), 415)
     for data in ("{bad", "", "   ", b"\xff\xfe{}", '{"customers": [1, 2,]}',
-                 "[" * 100 + "]" * 100, '{"customers": [{"recency": 1' + "0" * 5000 + "}]}"):
+                 "[" * 100_000 + "]" * 100_000,
+                 '{"customers": [{"recency": 1' + "0" * 5000 + "}]}"):
         _error(_predict(world, world.sales_id, None, data=data,
                         content_type="application/json"), 400)
 
