@@ -9,9 +9,10 @@ from dash import Dash, DiskcacheManager
 from flask import request
 
 import callbacks
-from dashapp import auth
+from dashapp import api, auth
 from dashapp.services import Services
 from dashapp.settings import PROJECT_ROOT, Settings
+from dashapp.threads import web_process_openmp
 from layouts import shell
 
 SESSION_COOKIE = "persona_session"
@@ -32,6 +33,7 @@ def _set_session_cookie(response):
 def create_app(settings: Settings | None = None) -> Dash:
     """Build one app with its own services and callbacks (safe to call many times)."""
     settings = settings or Settings.from_env()
+    web_process_openmp()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     services = Services(settings)
     # Background jobs run in worker processes; their results travel through this disk cache.
@@ -48,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Dash:
         background_callback_manager=manager,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    auth.init_auth(app, services)
+    csrf = auth.init_auth(app, services)
+    api.init_api(app.server, services, csrf)
     app.server.after_request(_set_session_cookie)
 
     def page():

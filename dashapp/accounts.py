@@ -117,18 +117,25 @@ def authenticate(db: Database, email: str, password: str,
     except AccountError:
         return LoginOutcome()
     since = now - THROTTLE_WINDOW
-    with db.write() as s:
+    # Read, verify, then write: scrypt (about 0.1 s) must not hold SQLite's write lock, or
+    # every login of every worker would queue behind it. Attempts running at the same moment
+    # can each pass the check, so the limit may be passed by the number of workers at most.
+    with db.read() as s:
         failures = s.scalars(
             select(LoginFailure.at).where(LoginFailure.email == email, LoginFailure.at > since)
             .order_by(LoginFailure.at)
         ).all()
-        if len(failures) >= THROTTLE_FAILURES:
-            oldest = aware(failures[-THROTTLE_FAILURES])
-            wait = (oldest + THROTTLE_WINDOW - now).total_seconds()
-            return LoginOutcome(retry_after=max(1, int(wait) + 1))
-        user = s.execute(select(User.id, User.password_hash).where(User.email == email)).first()
-        candidate = (password or "")[:PASSWORD_MAX]
-        ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, candidate)
+        user = None
+        if len(failures) < THROTTLE_FAILURES:
+            user = s.execute(select(User.id, User.password_hash)
+                             .where(User.email == email)).first()
+    if len(failures) >= THROTTLE_FAILURES:
+        oldest = aware(failures[-THROTTLE_FAILURES])
+        wait = (oldest + THROTTLE_WINDOW - now).total_seconds()
+        return LoginOutcome(retry_after=max(1, int(wait) + 1))
+    candidate = (password or "")[:PASSWORD_MAX]
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, candidate)
+    with db.write() as s:
         if user is not None and ok:
             s.execute(delete(LoginFailure).where(LoginFailure.email == email))
             return LoginOutcome(user_id=user.id)

@@ -8,7 +8,9 @@ folder at paths derived from these rows' ids, never from anything a browser send
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,6 +194,10 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             writer = self.engine
+            # A forked background worker must not share the parent's pooled connections:
+            # it starts a pool of its own and leaves the parent's sockets alone.
+            engine = weakref.ref(self.engine)
+            os.register_at_fork(after_in_child=lambda: engine() and engine().dispose(close=False))
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
 

@@ -16,6 +16,7 @@ from selenium.webdriver.chrome.options import Options
 from dashapp import accounts, auth
 from dashapp.db import Database
 from dashapp.settings import Settings
+from dashapp.threads import web_process_openmp
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -36,6 +37,12 @@ OFFLINE_FLAGS = (
     "--disable-features=OptimizationHints,NetworkTimeServiceQuerying,MediaRouter,Translate",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # This process plays the web process: tests fit K-Means in it and then fork background
+    # workers from it, exactly the case dashapp/threads.py guards against.
+    web_process_openmp()
 
 
 def pytest_setup_options() -> Options:
