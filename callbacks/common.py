@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import dash_bootstrap_components as dbc
 from dash.exceptions import PreventUpdate
 
@@ -34,13 +37,20 @@ def alert(message: str, color: str = "danger") -> dbc.Alert:
     return dbc.Alert(message, color=color, className="py-2 small mb-2", dismissable=True)
 
 
-def loaded(services: Services, user_id: int, state: dict | None) -> tuple[Prepared, Analysis]:
-    """The data an analysis store names; when it is gone (a stale tab, a deleted dataset,
-    an id that is not the user's) the views keep what they show instead of failing."""
+@contextlib.contextmanager
+def kept() -> Iterator[None]:
+    """Inside it, data that is gone (a stale tab, a dataset deleted meanwhile, an id that is
+    not the user's) leaves the view as it is (PreventUpdate) instead of failing."""
     try:
-        return services.from_state(user_id, state or {})
+        yield
     except PersonaError as err:
         raise PreventUpdate from err
+
+
+def loaded(services: Services, user_id: int, state: dict | None) -> tuple[Prepared, Analysis]:
+    """The data an analysis store names; when it is gone the views keep what they show."""
+    with kept():
+        return services.from_state(user_id, state or {})
 
 
 def segments(selected: object) -> list[int]:

@@ -7,7 +7,7 @@ import logging
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import alert, current_user, loaded, segments
+from callbacks.common import alert, current_user, kept, loaded, segments
 from dashapp import export, figures, gridquery, views
 from dashapp.errors import PersonaError
 from dashapp.services import Services
@@ -180,7 +180,8 @@ def register(app: Dash, services: Services) -> None:
             return grid(), [], [], [], True, NO_DATASET
         user = current_user()
         _, analysis = loaded(services, user, state)
-        frame = services.grid_frame(user, state)
+        with kept():
+            frame = services.grid_frame(user, state)
         names = {p.segment: p.name for p in analysis.personas}
         options = [{"label": figures.segment_label(s, names), "value": s}
                    for s in sorted(names)]

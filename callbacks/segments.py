@@ -6,7 +6,7 @@ import logging
 
 from dash import Dash, Input, Output, State, html, no_update
 
-from callbacks.common import alert, column_choice, current_user, loaded, segments
+from callbacks.common import alert, column_choice, current_user, kept, loaded, segments
 from dashapp import figures, views
 from dashapp.analysis import AUTO, Controls
 from dashapp.errors import PersonaError
@@ -140,7 +140,8 @@ def register(app: Dash, services: Services, session_key=None) -> None:
                     empty, empty)
         user = current_user()
         prepared, analysis = loaded(services, user, state)
-        name = services.dataset(user, state["dataset"]).name
+        with kept():
+            name = services.dataset(user, state["dataset"]).name
         seg = analysis.segmentation
         customers = prepared.customers
         names = {p.segment: p.name for p in analysis.personas}

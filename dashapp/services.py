@@ -270,6 +270,8 @@ class Services:
         if value is None:
             with self._compute_guard():
                 value = compute()
+            # Deleted meanwhile (another tab, another worker): its cache folder stays gone.
+            self.datasets.get(user_id, dataset_id)
             self._store(user_id, dataset_id, digest, value)
         return value
 

@@ -6,6 +6,7 @@ import csv
 import time
 from pathlib import Path
 
+from conftest import browser_login
 from selenium.webdriver.common.keys import Keys
 
 from app import create_app
@@ -17,7 +18,7 @@ ARTIFACTS = Path("/tmp/dash_artifacts")
 
 
 def _start(dash_duo, settings):
-    dash_duo.start_server(create_app(settings))
+    browser_login(dash_duo, create_app(settings))
     dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "segments", timeout=60)
     # Bootstrap scrolls smoothly; selenium would click while the page is still moving.
     dash_duo.driver.execute_script("document.documentElement.style.scrollBehavior = 'auto';")
@@ -218,4 +219,86 @@ def test_flow009_the_customer_table_sample_segments_on_its_attributes(dash_duo, 
     dash_duo.wait_for_element(f"#{ids.RADAR} .polarlayer path", timeout=30)
     dash_duo.wait_for_contains_text(f"#{ids.ROW_COUNT}", "400 of 400")
     assert len(_cards(dash_duo)) >= 2
+    assert dash_duo.get_logs() == []
+
+
+def _dataset_names(dash_duo) -> list[str]:
+    # Read in one script: the list is redrawn while a loop of element look-ups would run.
+    return dash_duo.driver.execute_script(
+        f"return Array.from(document.querySelectorAll('#{ids.DATASET_LIST} .pe-dataset-name'))"
+        ".map(e => e.textContent);")
+
+
+def _wait_names(dash_duo, names: list[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while sorted(_dataset_names(dash_duo)) != sorted(names):
+        assert time.monotonic() < deadline, f"datasets {_dataset_names(dash_duo)}, not {names}"
+        time.sleep(0.2)
+
+
+def _click(dash_duo, element) -> None:
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+def _press(dash_duo, button: str) -> None:
+    """Click a button of the confirmation dialog, which may still be fading in."""
+    dash_duo.driver.execute_script("arguments[0].click();", dash_duo.find_element(f"#{button}"))
+
+
+def _click_line(dash_duo, kind: str, name: str) -> None:
+    """Click the open or delete button on the list line of the dataset called ``name``."""
+    found = dash_duo.driver.execute_script(
+        f"const lines = document.querySelectorAll('#{ids.DATASET_LIST} .list-group-item');"
+        "for (const line of lines) {"
+        "  if (line.querySelector('.pe-dataset-name').textContent === arguments[0]) {"
+        "    const b = line.querySelector(`button[id*='${arguments[1]}']`);"
+        "    b.scrollIntoView({block: 'center'}); b.click(); return true; } }"
+        "return false;", name, kind)
+    assert found, f"no dataset {name!r} in the list"
+
+
+def test_flow010_datasets_list_open_rename_delete(dash_duo, settings, shared_data):
+    _start(dash_duo, settings)
+    _wait_names(dash_duo, ["retail_transactions.csv"])
+    _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "sales_data_sample.csv: 92 customers",
+                                    timeout=60)
+    _wait_names(dash_duo, ["retail_transactions.csv", "sales_data_sample.csv"])
+    assert "2,823 rows" in dash_duo.find_element(f"#{ids.DATASET_LIST}").text
+    # Open the sample again from the list.
+    _click_line(dash_duo, "open", "retail_transactions.csv")
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "retail_transactions.csv:", timeout=60)
+    # Rename the open dataset; an empty name is refused with a message.
+    rename = dash_duo.find_element(f"#{ids.RENAME_INPUT}")
+    rename.send_keys(Keys.CONTROL, "a")
+    rename.send_keys(Keys.BACKSPACE)
+    _click(dash_duo, dash_duo.find_element(f"#{ids.RENAME_APPLY}"))
+    dash_duo.wait_for_contains_text(f"#{ids.DATASETS_ALERT}", "Give the dataset a name",
+                                    timeout=30)
+    rename.send_keys("Retail 2024")
+    _click(dash_duo, dash_duo.find_element(f"#{ids.RENAME_APPLY}"))
+    _wait_names(dash_duo, ["Retail 2024", "sales_data_sample.csv"])
+    # Delete the open dataset (after confirming): the dashboard moves to the other one.
+    _click_line(dash_duo, "delete", "Retail 2024")
+    dash_duo.wait_for_contains_text(f"#{ids.DELETE_TEXT}", "Retail 2024", timeout=30)
+    _press(dash_duo, ids.DELETE_YES)
+    dash_duo.wait_for_contains_text(f"#{ids.DATASETS_ALERT}", "Deleted Retail 2024",
+                                    timeout=30)
+    _wait_names(dash_duo, ["sales_data_sample.csv"])
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "sales_data_sample.csv: 92 customers",
+                                    timeout=60)
+    # Cancelling keeps it; deleting the last one leaves an empty dashboard with a message.
+    _click_line(dash_duo, "delete", "sales_data_sample.csv")
+    dash_duo.wait_for_contains_text(f"#{ids.DELETE_TEXT}", "sales_data_sample.csv", timeout=30)
+    _press(dash_duo, ids.DELETE_NO)
+    dash_duo.wait_for_no_elements(f"#{ids.DELETE_CONFIRM}.show", timeout=10)
+    assert _dataset_names(dash_duo) == ["sales_data_sample.csv"]
+    _click_line(dash_duo, "delete", "sales_data_sample.csv")
+    dash_duo.wait_for_contains_text(f"#{ids.DELETE_TEXT}", "sales_data_sample.csv", timeout=30)
+    _press(dash_duo, ids.DELETE_YES)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "No dataset is open", timeout=60)
+    dash_duo.wait_for_contains_text(f"#{ids.DATASET_INFO}", "No dataset is open")
+    _wait_names(dash_duo, [])
+    assert _cards(dash_duo) == []
     assert dash_duo.get_logs() == []
