@@ -72,6 +72,25 @@ def rfm(lines: pd.DataFrame, reference_date: pd.Timestamp | str | None = None) -
         ).df()
     finally:
         con.close()
+    return rfm_from_aggregates(out, reference)
+
+
+def rfm_from_aggregates(out: pd.DataFrame, reference: pd.Timestamp) -> pd.DataFrame:
+    """The customer table of :func:`rfm` from its per-customer aggregates.
+
+    Parameters
+    ----------
+    out
+        ``(n_customers, 5)`` sorted by id: ``customer_id``, ``last_order`` and
+        ``first_order`` (dates), ``frequency`` (int) and ``monetary`` (net sum).
+    reference
+        The reference date, already normalized to midnight.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`rfm` returns it, with ``attrs["reference_date"]`` set.
+    """
     ref_day = reference.to_datetime64().astype("datetime64[D]")
     last = out["last_order"].to_numpy(dtype="datetime64[D]")
     first = out["first_order"].to_numpy(dtype="datetime64[D]")
