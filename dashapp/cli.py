@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _prepare(args: argparse.Namespace):
-    from dashapp.pipeline import PrepareOptions, prepare_file
+    from dashapp.pipeline import PrepareOptions, prepare_path
 
     path = Path(args.input)
     if not path.is_file():
@@ -88,7 +88,7 @@ def _prepare(args: argparse.Namespace):
             drop_duplicates=args.drop_duplicates, outliers=args.outliers, missing=args.missing
         ),
     )
-    return prepare_file(path, options)
+    return prepare_path(path, options)
 
 
 def _segment(args: argparse.Namespace) -> str:

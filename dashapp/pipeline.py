@@ -192,6 +192,27 @@ def prepare_file(path: str | Path, options: PrepareOptions | None = None) -> Pre
     return prepare(path.read_bytes(), path.name, options)
 
 
+def prepare_path(
+    path: str | Path, options: PrepareOptions | None = None, *, min_bytes: int | None = None
+) -> Prepared:
+    """:func:`prepare` on a file on disk, through DuckDB when the file is large.
+
+    Past ``min_bytes`` (default :data:`dashapp.fastpath.FAST_MIN_BYTES`) a transaction log
+    that DuckDB can read exactly is read, cleaned and aggregated there
+    (:func:`dashapp.fastpath.prepare_fast`); any other file takes :func:`prepare_file`.
+    Both give the same customers and cleaning report.
+    """
+    from dashapp.fastpath import FAST_MIN_BYTES, prepare_fast
+
+    path = Path(path)
+    threshold = FAST_MIN_BYTES if min_bytes is None else min_bytes
+    if path.stat().st_size >= threshold:
+        prepared = prepare_fast(path, options)
+        if prepared is not None:
+            return prepared
+    return prepare_file(path, options)
+
+
 def run(
     prepared: Prepared,
     params: SegmentParams | None = None,
@@ -270,6 +291,7 @@ def output_columns(result: Result) -> list[str]:
 
 
 __all__ = [
-    "Prepared", "PrepareOptions", "Result", "RuleResult", "prepare", "prepare_file", "run",
+    "Prepared", "PrepareOptions", "Result", "RuleResult", "prepare", "prepare_file",
+    "prepare_path", "run", "finish_transactions",
     "summary", "output_columns", "content_hash",
 ]
