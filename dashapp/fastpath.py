@@ -454,6 +454,7 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
     amount = "amount" if "amount" in typed_roles else "(quantity * unit_price)"
     negative = f"{amount} < 0" + (" OR quantity < 0" if "quantity" in typed_roles else "")
     neg_bit, odd_bit = 1 << (2 * len(typed_roles)), 1 << (2 * len(typed_roles) + 1)
+    # Ids typed per group: the raw values are the group key, typed once per group below.
     parts.append(f"(CASE WHEN {negative} THEN {neg_bit} ELSE 0 END)")
     odd = [f"isinf({r})" for r in numbers]
     odd += [f"contains(raw_{r}, '_')" for r in numbers if r in raw]
@@ -468,107 +469,90 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
     ambiguous = plan.twin is not None and sample.date_ambiguous
     if ambiguous:
         aggregates.append("max(dayofmonth(dt)) AS top_day")
-    date_bad = "(state & 3) <> 0"
-    if "amount" in typed_roles:
-        amount_bad = f"((state >> {shift['amount']}) & 3) <> 0"
-    else:
-        amount_bad = (f"((state >> {shift['quantity']}) & 3) <> 0 "
-                      f"OR ((state >> {shift['unit_price']}) & 3) <> 0")
-    flag = (f"CASE WHEN {date_bad} THEN 2 WHEN {amount_bad} THEN 3 "
-            f"WHEN (state & {neg_bit}) <> 0 THEN 1 ELSE 0 END")
-    cid = _norm("c")
-    oid = _norm("okey") if has_order else "okey"
+    flag = _flag_sql(typed_roles, shift, neg_bit)
+    cid = _id_sql("c", kinds[roles["customer_id"]])
+    oid = _id_sql("okey", kinds[roles["order_id"]]) if has_order else "okey"
     cancelled = "(prefix(oid, 'C') OR prefix(oid, 'c'))" if has_order else "false"
+    top = "top_day, " if ambiguous else ""
     # Past the first grouping only the candidates' hash lists are read, once; carrying ten
     # million hashes through every later step would cost more than the grouping itself.
-    carried = "*" if merge else (
-        "c, okey, state, n, sa, maxa, mina, " + ("top_day, " if ambiguous else "")
-        + "CASE WHEN n <= 1 OR bit_count(m1) = n OR bit_count(m2) = n THEN 0 "
-        "ELSE n - len(list_distinct(hs)) END AS d")
-    group = f"""
-        l1 AS (SELECT c, {key} AS okey, {state} AS state, {', '.join(aggregates)}
-               FROM line GROUP BY c, okey, state),
-        l2 AS (SELECT {carried}, {cid} AS cid, {oid} AS oid, {flag} AS flag FROM l1),
-        l3 AS (
-            SELECT *, {cancelled} AS cancelled,
+    distinct = ("CASE WHEN n <= 1 OR bit_count(m1) = n OR bit_count(m2) = n THEN 0 "
+                "ELSE n - len(list_distinct(hs)) END")
+    if merge:
+        groups = f"""
+        l2 AS (SELECT *, {cid} AS cid, {oid} AS oid FROM l1),
+        typed AS (
+            SELECT cid, oid, state, sum(n) AS n, sum(sa) AS sa, max(maxa) AS maxa,
+                   min(mina) AS mina, {'max(top_day) AS top_day, ' if ambiguous else ''}
+                   sum(n) - len(list_distinct(flatten(list(hs)))) AS d, true AS changed
+            FROM l2 GROUP BY cid, oid, state
+        )"""
+    else:
+        groups = f"""
+        typed AS (
+            SELECT state, n, sa, maxa, mina, {top}{distinct} AS d, {cid} AS cid, {oid} AS oid,
                    cid IS NOT NULL AND (c IS DISTINCT FROM cid OR okey IS DISTINCT FROM oid)
                        AS changed
-            FROM l2
+            FROM (SELECT *, {cid} AS cid, {oid} AS oid FROM l1)
         )"""
-    if merge:
-        orders = f"""
-        merged AS (
-            SELECT cid, oid, state, any_value(flag) AS flag, sum(n) AS n, sum(sa) AS sa,
-                   max(maxa) AS maxa, min(mina) AS mina, bool_or(cancelled) AS cancelled,
-                   false AS changed, {'max(top_day) AS top_day, ' if ambiguous else ''}
-                   CASE WHEN cid IS NULL OR any_value(flag) > 1 THEN 0
-                        ELSE sum(n) - len(list_distinct(flatten(list(hs)))) END AS dups
-            FROM l3 GROUP BY cid, oid, state
-        ),
-        orders AS (SELECT * FROM merged)"""
-    else:
-        orders = """
-        orders AS (
-            SELECT *, CASE WHEN cid IS NULL OR flag > 1 THEN 0 ELSE d END AS dups FROM l3
-        )"""
-    sums = {
-        "kept": "CASE WHEN flag <= 1 THEN n ELSE 0 END",
-        "bad_date": "CASE WHEN flag = 2 THEN n ELSE 0 END",
-        "bad_amount": "CASE WHEN flag = 3 THEN n ELSE 0 END",
-        "odd": f"CASE WHEN (state & {odd_bit}) <> 0 THEN n ELSE 0 END",
-        "cancelled": "CASE WHEN flag <= 1 AND cancelled THEN n ELSE 0 END",
-        "negative": "CASE WHEN flag = 1 THEN n ELSE 0 END",
-        "returns": "CASE WHEN flag = 1 OR (flag = 0 AND cancelled) THEN n ELSE 0 END",
-        "dups": "dups",
-        "changed": "CASE WHEN changed THEN 1 ELSE 0 END",
-        "early": "CASE WHEN mina < TIMESTAMP '1000-01-01' THEN 1 ELSE 0 END",
-        "decisive": "CASE WHEN dayofmonth(maxa) > 12 OR dayofmonth(mina) > 12 THEN 1 ELSE 0 END",
-        "groups": "1",
-        "n": "n",
-    }
-    for role in typed_roles:
-        sums[f"empty_{role}"] = f"CASE WHEN ((state >> {shift[role]}) & 3) = 1 THEN n ELSE 0 END"
-        sums[f"unparsed_{role}"] = (
-            f"CASE WHEN ((state >> {shift[role]}) & 3) = 2 THEN n ELSE 0 END")
+    # Lines whose group is not a plain purchase get a category besides their customer: the
+    # second grouping set counts each category's lines, so the report's counts cost a
+    # handful of groups instead of a dozen sums per customer.
+    early = "coalesce(mina < TIMESTAMP '1000-01-01', false)"
+    category = (
+        f"CASE WHEN state = 0 AND NOT cancelled AND cid IS NOT NULL AND NOT changed AND d = 0 "
+        f"AND NOT {early} THEN NULL ELSE state * 16 + CAST(cancelled AS INTEGER) "
+        f"+ 2 * CAST(cid IS NULL AS INTEGER) + 4 * CAST(changed AS INTEGER) "
+        f"+ 8 * CAST({early} AS INTEGER) END"
+    )
     purchase = "flag = 0 AND NOT cancelled"
-    final = f"""
-        SELECT cid AS customer_id,
-               CAST(coalesce(max(last_p), max(last_k)) AS DATE) AS last_order,
-               CAST(coalesce(min(first_p), min(first_k)) AS DATE) AS first_order,
-               max(last_k) AS latest,
-               CAST(sum(purchase) AS BIGINT) AS frequency,
-               coalesce(sum(money), 0) AS monetary,
-               {'max(top_day) AS top_day, ' if ambiguous else ''}
-               {', '.join(f'CAST(sum({c}) AS BIGINT) AS {c}' for c in sums)}
-        FROM (
-            SELECT cid,
-                   CASE WHEN {purchase} THEN maxa END AS last_p,
-                   CASE WHEN {purchase} THEN mina END AS first_p,
-                   CASE WHEN flag <= 1 THEN maxa END AS last_k,
-                   CASE WHEN flag <= 1 THEN mina END AS first_k,
-                   CASE WHEN {purchase} THEN 1 ELSE 0 END AS purchase,
-                   CASE WHEN {purchase} THEN sa WHEN flag <= 1 THEN -sa ELSE 0 END AS money,
-                   {'top_day, ' if ambiguous else ''}
-                   {', '.join(f'{e} AS {c}' for c, e in sums.items())}
-            FROM orders
+    query = f"""
+        WITH line AS (SELECT {', '.join(line)} FROM {plan.source}),
+        l1 AS (SELECT c, {key} AS okey, {state} AS state, {', '.join(aggregates)}
+               FROM line GROUP BY c, okey, state),
+        {groups},
+        flagged AS (SELECT *, {flag} AS flag, {cancelled} AS cancelled FROM typed),
+        final AS (
+            SELECT *, CASE WHEN cid IS NULL OR flag > 1 THEN 0 ELSE d END AS dups,
+                   {category} AS category
+            FROM flagged
         )
-        GROUP BY cid ORDER BY cid"""
-    query = f"WITH line AS (SELECT {', '.join(line)} FROM {plan.source}),{group},{orders}{final}"
+        SELECT cid AS customer_id, category, GROUPING(cid) AS by_category,
+               max(CASE WHEN {purchase} THEN maxa END) AS last_p,
+               max(CASE WHEN flag <= 1 THEN maxa END) AS latest,
+               min(CASE WHEN {purchase} THEN mina END) AS first_p,
+               min(CASE WHEN flag <= 1 THEN mina END) AS first_k,
+               CAST(sum(CASE WHEN {purchase} THEN 1 ELSE 0 END) AS BIGINT) AS frequency,
+               coalesce(sum(CASE WHEN {purchase} THEN sa WHEN flag <= 1 THEN -sa ELSE 0 END), 0)
+                   AS monetary,
+               CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
+               {', max(top_day) AS top_day' if ambiguous else ''}
+        FROM final GROUP BY GROUPING SETS ((cid), (category)) ORDER BY cid
+    """
     out = con.execute(query).df()
-    if not merge and int(out["changed"].sum()):
+    by_category = out["by_category"].to_numpy() == 1
+    categories = out.loc[by_category & out["category"].notna(), ["category", "n", "dups"]]
+    known = out.loc[~by_category & out["customer_id"].notna()]
+    totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
+    totals["n"] = int(out.loc[by_category, "n"].sum())
+    if not merge and totals["changed"]:
         return _scan_once(con, plan, merge=True)
-    missing = out["customer_id"].isna()
-    known = out.loc[~missing]
-    totals = {c: int(out[c].sum()) for c in sums}
-    totals["top_day"] = int(out["top_day"].max()) if ambiguous else 0
-    totals["missing_id"] = int(out.loc[missing, "n"].sum())
-    for column in ("kept", "bad_date", "bad_amount", "cancelled", "negative", "returns", "dups"):
-        totals[column] = int(known[column].sum())
+    totals["kept"] = totals["n"] - totals["missing_id"] - totals["bad_date"] - totals["bad_amount"]
+    totals["dups"] = int(known["dups"].sum())
+    totals["top_day"] = int(known["top_day"].max()) if ambiguous else 0
     for role in typed_roles:
         if totals[f"unparsed_{role}"] and not _dirty(con, plan, role, totals):
             return None
+    customers = known.loc[known["latest"].notna()].reset_index(drop=True)
+    customers["last_order"] = customers["last_p"].fillna(customers["latest"])
+    customers["first_order"] = customers["first_p"].fillna(customers["first_k"])
+    last = customers["last_order"].to_numpy(dtype="datetime64[D]")
+    first = customers["first_order"].to_numpy(dtype="datetime64[D]")
+    totals["decisive"] = int(np.count_nonzero(
+        (last - last.astype("datetime64[M]")).astype(int) >= 12)
+        + np.count_nonzero((first - first.astype("datetime64[M]")).astype(int) >= 12))
+    totals["groups"] = 2 * len(customers)
     dup_customers = set(known.loc[known["dups"] > 0, "customer_id"])
-    customers = known.loc[known["kept"] > 0].reset_index(drop=True)
     return _Scan(customers, totals, dup_customers)
 
 
@@ -604,9 +588,63 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:
-    if kinds[column] == "int":
-        return f"CAST({_ident(column)} AS VARCHAR)"
+    # Integer ids are grouped as integers and turned into text once per group.
     return _ident(column)
+
+
+def _id_sql(expr: str, kind: str) -> str:
+    return f"CAST({expr} AS VARCHAR)" if kind == "int" else _norm(expr)
+
+
+def _flag_sql(typed_roles: dict[str, str], shift: dict[str, int], neg_bit: int) -> str:
+    """A group's fate under the line rules: 0 purchase, 1 negative, 2 bad date, 3 bad amount."""
+    date_bad = "(state & 3) <> 0"
+    if "amount" in typed_roles:
+        amount_bad = f"((state >> {shift['amount']}) & 3) <> 0"
+    else:
+        amount_bad = (f"((state >> {shift['quantity']}) & 3) <> 0 "
+                      f"OR ((state >> {shift['unit_price']}) & 3) <> 0")
+    return (f"CASE WHEN {date_bad} THEN 2 WHEN {amount_bad} THEN 3 "
+            f"WHEN (state & {neg_bit}) <> 0 THEN 1 ELSE 0 END")
+
+
+def _category_totals(
+    categories: pd.DataFrame, typed_roles: dict[str, str], shift: dict[str, int],
+    neg_bit: int, odd_bit: int,
+) -> dict[str, int]:
+    """The report's line counts from the categories of :func:`_scan_once`."""
+    totals = dict.fromkeys(
+        ("missing_id", "bad_date", "bad_amount", "odd", "cancelled", "negative", "returns",
+         "changed", "early"), 0)
+    for role in typed_roles:
+        totals[f"empty_{role}"] = totals[f"unparsed_{role}"] = 0
+    amount_roles = ["amount"] if "amount" in typed_roles else ["quantity", "unit_price"]
+    for category, n in zip(categories["category"].astype("int64"), categories["n"]):
+        n = int(n)
+        state = category >> 4
+        cancelled, no_id, changed, early = (bool(category >> b & 1) for b in range(4))
+        for role in typed_roles:
+            bits = state >> shift[role] & 3
+            if bits == 1:
+                totals[f"empty_{role}"] += n
+            elif bits == 2:
+                totals[f"unparsed_{role}"] += n
+        totals["odd"] += n if state & odd_bit else 0
+        totals["early"] += n if early else 0
+        if no_id:
+            totals["missing_id"] += n
+            continue
+        totals["changed"] += n if changed else 0
+        if state & 3:
+            totals["bad_date"] += n
+        elif any(state >> shift[r] & 3 for r in amount_roles):
+            totals["bad_amount"] += n
+        else:
+            negative = bool(state & neg_bit)
+            totals["negative"] += n if negative else 0
+            totals["cancelled"] += n if cancelled else 0
+            totals["returns"] += n if negative or cancelled else 0
+    return totals
 
 
 # --------------------------------------------------------------------------- the result
