@@ -120,6 +120,10 @@ def prepare_fast(path: str | Path, options=None):
         if plan is None:
             return None
         con = duckdb.connect()
+        if plan.file_format == "parquet" and "float" in plan.kinds.values():
+            # Parquet writers leave NaN out of a column's min/max, and DuckDB's optimizer then
+            # folds isnan() to false from those statistics.
+            con.execute("SET disabled_optimizers = 'statistics_propagation'")
         try:
             scan = _scan(con, plan)
         finally:
@@ -398,13 +402,13 @@ def _scan(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool = False) -> _
     (ids that differ only in spaces, or two spellings of a missing id) the query runs again
     with ``merge``, which groups the typed keys once more before customers.
     """
-    if plan.strict is not None:
-        source, kinds = plan.strict
-        try:
-            return _scan(con, replace(plan, source=source, kinds=kinds, strict=None), merge)
-        except duckdb.ConversionException:
-            pass
     try:
+        if plan.strict is not None:
+            source, kinds = plan.strict
+            try:
+                return _scan_once(con, replace(plan, source=source, kinds=kinds), merge)
+            except duckdb.ConversionException:
+                pass
         return _scan_once(con, plan, merge)
     except duckdb.Error:
         # Ragged rows, bytes that are not the expected encoding, a file that changed: the
@@ -428,7 +432,9 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
              "unit_price": "unit_price"}
     for role, column in typed_roles.items():
         line.append(f"{_typed(column, role, kinds[column], fmt)} AS {alias[role]}")
-    hashed = []
+    # The other columns are hashed on the file's own columns; the typed role values are
+    # added one step later, where their names cannot be taken for a column of the file.
+    hashed, others = [], []
     for name in plan.names:
         if name == roles["customer_id"] or (has_order and name == roles["order_id"]):
             continue
@@ -436,8 +442,10 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
         if role is not None:
             hashed.append(alias[role] if role == "order_date" else f"{alias[role]} + 0.0")
         elif name not in roles.values():
-            hashed.append(_hash_part(name, kinds[name], plan.file_format))
-    line.append(f"hash({', '.join(hashed)}) AS h")
+            others.append(_hash_part(name, kinds[name], plan.file_format))
+    if others:
+        line.append(f"hash({', '.join(others)}) AS others")
+        hashed.append("others")
     numbers = [r for r in typed_roles if r != "order_date"]
     raw = {r: _ident(c) for r, c in typed_roles.items() if kinds[c] == "text"}
     for role, expr in raw.items():
@@ -507,7 +515,8 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
     )
     purchase = "flag = 0 AND NOT cancelled"
     query = f"""
-        WITH line AS (SELECT {', '.join(line)} FROM {plan.source}),
+        WITH read AS (SELECT {', '.join(line)} FROM {plan.source}),
+        line AS (SELECT *, hash({', '.join(hashed)}) AS h FROM read),
         l1 AS (SELECT c, {key} AS okey, {state} AS state, {', '.join(aggregates)}
                FROM line GROUP BY c, okey, state),
         {groups},
