@@ -182,7 +182,10 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
         The bins' edges, for scoring new customers with :meth:`RFMCuts.score`.
     """
     # Rank "first" follows row order, so sort by id first to make ties deterministic.
-    ordered = customers.sort_values("customer_id", kind="stable")
+    ids = customers["customer_id"]
+    # rfm() returns customers sorted by id already; checking is cheaper than sorting again.
+    ordered = customers if ids.is_monotonic_increasing and ids.is_unique else (
+        customers.sort_values("customer_id", kind="stable"))
     goodness = {
         "recency": -ordered["recency"].astype("float64"),
         "frequency": ordered["frequency"].astype("float64"),
