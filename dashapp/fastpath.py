@@ -17,6 +17,21 @@ separators, dates whose day/month order the sample cannot settle, numbers the st
 reader refuses (currency, grouping), infinite values, contact columns (e-mail, name,
 country: the general path keeps each customer's last one in file order), dropping of
 duplicates, and more unreadable values than the limit allows.
+
+Two places where it is exact only up to the odds: duplicate lines are found by 64-bit row
+hashes within each order (two different lines of one order would have to collide), and a
+strict CSV read takes ``1_000`` in a number column as 1000 where the general path finds it
+unreadable (the text read, used as soon as any value does not parse, counts those and
+falls back). Detection runs on a sample, as the general path's does on its own sample of
+2,000 values; where the two could disagree on the day/month order the scan checks the whole
+column and falls back.
+
+Scans: one for the customers and every count (for CSV, typed by DuckDB's reader; a file
+with any value that reader refuses, a missing token or 02/30/2023, is read again as text,
+each value typed on its own); a second only when a date or number column holds values that
+do not read as they are (to split missing tokens from unreadable
+values); the ordered read for examples, stopping early; and, only when ids differ by
+surrounding spaces or missing-id spellings, the scan again with typed keys.
 """
 
 from __future__ import annotations
