@@ -207,3 +207,22 @@ def test_fast012_dayfirst_and_reference_date(tmp_path):
     fast, general = _both(path, reference_date="2024-02-01")
     _assert_same(fast, general)
     assert fast.ingested.dayfirst and fast.reference_date == pd.Timestamp("2024-02-01")
+
+
+def test_fast014_cli_writes_the_same_bytes_as_pandas(tmp_path):
+    from dashapp.cli import write_csv
+
+    n = 12_000
+    table = pd.DataFrame({
+        "customer_id": pd.Series([f"C{i:06d}" for i in range(n)], dtype="str"),
+        "recency": range(n),
+        "monetary": [(-1) ** i * i / 7 for i in range(n)],
+        "persona": pd.Series(["a, \"quoted\" one", None, "x\ny", " sp "] * (n // 4),
+                             dtype="str"),
+    })
+    table.loc[1, "monetary"] = 1e17
+    table.loc[2, "monetary"] = float("nan")
+    table.loc[3, "monetary"] = -0.0
+    write_csv(table, tmp_path / "ours.csv")
+    table.to_csv(tmp_path / "pandas.csv", index=False)
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
