@@ -801,7 +801,7 @@ def _batches(plan: _Plan):
     reader = pacsv.open_csv(
         plan.path,
         read_options=pacsv.ReadOptions(
-            column_names=names, skip_rows=1, block_size=_DETAIL_BATCH * 64,
+            column_names=names, skip_rows=1, block_size=_DETAIL_BATCH * 16,
             encoding="latin1" if plan.encoding == "latin-1" else "utf8",
         ),
         parse_options=pacsv.ParseOptions(delimiter=plan.sample.delimiter,

@@ -226,3 +226,14 @@ def test_fast014_cli_writes_the_same_bytes_as_pandas(tmp_path):
     write_csv(table, tmp_path / "ours.csv")
     table.to_csv(tmp_path / "pandas.csv", index=False)
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name, encode", [
+    ("bom_crlf.csv", lambda text: b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()),
+    ("tabs.tsv", lambda text: text.replace(",", "\t").encode()),
+])
+def test_fast015_bom_crlf_and_tabs_equal_the_general_path(tmp_path, name, encode):
+    path = tmp_path / name
+    path.write_bytes(encode(EDGES))
+    fast, general = _both(path)
+    _assert_same(fast, general)
