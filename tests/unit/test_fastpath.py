@@ -237,3 +237,20 @@ def test_fast015_bom_crlf_and_tabs_equal_the_general_path(tmp_path, name, encode
     path.write_bytes(encode(EDGES))
     fast, general = _both(path)
     _assert_same(fast, general)
+
+
+def test_fast016_prepare_path_and_the_cli_take_the_fast_path_past_the_threshold(
+    edges, monkeypatch
+):
+    from dashapp import cli, fastpath
+
+    options = PrepareOptions(limits=LENIENT)
+    assert len(prepare_path(edges, options).ingested.table) == 14
+    assert len(prepare_path(edges, options, min_bytes=0).ingested.table) == 0
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 0)
+    args = cli._parser().parse_args(["rfm", str(edges)])
+    monkeypatch.setattr("dashapp.pipeline.Settings.from_env",
+                        classmethod(lambda cls, env=None: cls(limits=LENIENT)))
+    prepared = cli._prepare(args)
+    assert len(prepared.ingested.table) == 0
+    assert prepared.report == prepare_file(edges, options).report
