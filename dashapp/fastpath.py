@@ -43,6 +43,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -57,6 +58,9 @@ from dashapp.errors import PersonaError, TooLargeError
 from dashapp.features import rfm_from_aggregates
 from dashapp.ingest import TRANSACTIONS, Ingested
 from dashapp.settings import Limits
+
+if TYPE_CHECKING:
+    from dashapp.pipeline import Prepared, PrepareOptions
 
 #: Below this size :func:`dashapp.pipeline.prepare_path` takes the general path: it is fast
 #: enough there, and its sample is the whole file.
@@ -101,7 +105,7 @@ class _Plan:
     strict: tuple[str, dict[str, str]] | None = None
 
 
-def prepare_fast(path: str | Path, options=None):
+def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Prepared | None:
     """:func:`dashapp.pipeline.prepare` of a file on disk through DuckDB, or ``None``.
 
     Parameters
@@ -135,11 +139,11 @@ def prepare_fast(path: str | Path, options=None):
         )
     if options.cleaning.drop_duplicates or options.shape not in (None, TRANSACTIONS):
         return None
+    plan = _plan(path, size, options)
+    if plan is None:
+        return None
     digest = _Digest(path)
     try:
-        plan = _plan(path, size, options)
-        if plan is None:
-            return None
         config = {"temp_directory": tempfile.gettempdir()}
         if _MEMORY_LIMIT:
             config["memory_limit"] = _MEMORY_LIMIT
@@ -186,7 +190,7 @@ class _Digest:
 # --------------------------------------------------------------------------- detection
 
 
-def _plan(path: Path, size: int, options) -> _Plan | None:
+def _plan(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic == b"PAR1":
@@ -196,7 +200,9 @@ def _plan(path: Path, size: int, options) -> _Plan | None:
     return _plan_csv(path, size, options)
 
 
-def _read_sample(data: bytes, name: str, options, raw=None) -> Ingested | None:
+def _read_sample(
+    data: bytes, name: str, options: PrepareOptions, raw: ingest._Raw | None = None
+) -> Ingested | None:
     uncapped = replace(options.limits, max_bytes=1 << 62, max_rows=1 << 62)
     try:
         if raw is not None:
@@ -235,7 +241,7 @@ def _usable(sample: Ingested | None) -> bool:
     return not any(str(c).startswith("Unnamed: ") for c in sample.table.columns)
 
 
-def _plan_csv(path: Path, size: int, options) -> _Plan | None:
+def _plan_csv(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
     data = _csv_sample(path, size)
     sample = _read_sample(data, path.name, options)
     if not _usable(sample) or sample.file_format != "csv" or sample.decimal != ".":
@@ -289,7 +295,7 @@ def _has_cp1252_letters(path: Path) -> bool:
     return False
 
 
-def _plan_parquet(path: Path, options) -> _Plan | None:
+def _plan_parquet(path: Path, options: PrepareOptions) -> _Plan | None:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError):
@@ -683,7 +689,9 @@ def _category_totals(
 # --------------------------------------------------------------------------- the result
 
 
-def _prepared(plan: _Plan, scan: _Scan, options, digest: _Digest):
+def _prepared(
+    plan: _Plan, scan: _Scan, options: PrepareOptions, digest: _Digest
+) -> Prepared | None:
     from dashapp.pipeline import finish_transactions
 
     sample = plan.sample

@@ -254,3 +254,10 @@ def test_fast016_prepare_path_and_the_cli_take_the_fast_path_past_the_threshold(
     prepared = cli._prepare(args)
     assert len(prepared.ingested.table) == 0
     assert prepared.report == prepare_file(edges, options).report
+
+
+def test_fast017_the_stripped_characters_are_pythons():
+    from dashapp.fastpath import _WHITESPACE
+
+    assert set(_WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
+    assert pd.Series(["x" + _WHITESPACE], dtype="string").str.strip()[0] == "x"
