@@ -533,9 +533,9 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
                        AS changed
             FROM (SELECT *, {cid} AS cid, {oid} AS oid FROM l1)
         )"""
-    # Lines whose group is not a plain purchase get a category besides their customer: the
-    # second grouping set counts each category's lines, so the report's counts cost a
-    # handful of groups instead of a dozen sums per customer.
+    # Groups that are not plain purchases get a category, which joins the customer in the
+    # last grouping's key: the report's counts then come from the few such rows instead of
+    # a dozen sums per customer (a second grouping set cost more than the sums).
     early = "coalesce(mina < TIMESTAMP '1000-01-01', false)"
     category = (
         f"CASE WHEN state = 0 AND NOT cancelled AND cid IS NOT NULL AND NOT changed AND d = 0 "
@@ -556,7 +556,7 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
                    {category} AS category
             FROM flagged
         )
-        SELECT cid AS customer_id, category, GROUPING(cid) AS by_category,
+        SELECT cid AS customer_id, category,
                max(CASE WHEN {purchase} THEN maxa END) AS last_p,
                max(CASE WHEN flag <= 1 THEN maxa END) AS latest,
                min(CASE WHEN {purchase} THEN mina END) AS first_p,
@@ -566,14 +566,13 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
                    AS monetary,
                CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
                {', max(top_day) AS top_day' if ambiguous else ''}
-        FROM final GROUP BY GROUPING SETS ((cid), (category)) ORDER BY cid
+        FROM final GROUP BY cid, category ORDER BY cid
     """
     out = con.execute(query).df()
-    by_category = out["by_category"].to_numpy() == 1
-    categories = out.loc[by_category & out["category"].notna(), ["category", "n", "dups"]]
-    known = out.loc[~by_category & out["customer_id"].notna()]
+    categories = out.loc[out["category"].notna(), ["category", "n", "dups"]]
+    known = _one_row_per_customer(out.loc[out["customer_id"].notna()], ambiguous)
     totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
-    totals["n"] = int(out.loc[by_category, "n"].sum())
+    totals["n"] = int(out["n"].sum())
     if not merge and totals["changed"]:
         return _scan_once(con, plan, merge=True)
     totals["kept"] = totals["n"] - totals["missing_id"] - totals["bad_date"] - totals["bad_amount"]
@@ -624,6 +623,29 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
     if extra:
         totals["twin_only"] = int(found[2])
     return True
+
+
+def _one_row_per_customer(rows: pd.DataFrame, ambiguous: bool) -> pd.DataFrame:
+    """Customers whose groups fell in several categories, combined into one row each.
+
+    ``rows`` is sorted by customer, so a customer's rows are adjacent; most customers have
+    one, and only the others are grouped.
+    """
+    ids = rows["customer_id"]
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return rows
+    how = {"last_p": "max", "latest": "max", "first_p": "min", "first_k": "min",
+           "frequency": "sum", "monetary": "sum", "n": "sum", "dups": "sum"}
+    if ambiguous:
+        how["top_day"] = "max"
+    combined = rows.loc[repeated].groupby("customer_id", sort=False).agg(how)
+    first = rows.loc[~ids.duplicated(keep="first").to_numpy()].copy()
+    at = first["customer_id"].isin(combined.index).to_numpy()
+    picked = combined.loc[first.loc[at, "customer_id"]]
+    for column in how:
+        first.loc[at, column] = picked[column].to_numpy()
+    return first
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:
