@@ -494,9 +494,9 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
     neg_bit, odd_bit = 1 << (2 * len(typed_roles)), 1 << (2 * len(typed_roles) + 1)
     # Ids typed per group: the raw values are the group key, typed once per group below.
     parts.append(f"(CASE WHEN {negative} THEN {neg_bit} ELSE 0 END)")
-    odd = [f"isinf({r})" for r in numbers]
-    odd += [f"contains(raw_{r}, '_')" for r in numbers if r in raw]
-    parts.append(f"(CASE WHEN {' OR '.join(odd)} THEN {odd_bit} ELSE 0 END)")
+    odd = [f"contains(raw_{r}, '_')" for r in numbers if r in raw]
+    if odd:
+        parts.append(f"(CASE WHEN {' OR '.join(odd)} THEN {odd_bit} ELSE 0 END)")
     state = " + ".join(parts)
     key = "o" if has_order else "CAST(dt AS DATE)"
     aggregates = [
@@ -504,6 +504,11 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
         "bit_or(1::UBIGINT << (h & 63)) AS m1", "bit_or(1::UBIGINT << ((h >> 6) & 63)) AS m2",
         "list(h) AS hs",
     ]
+    # Infinite values are found per group, from sums of magnitudes, not per line.
+    magnitudes = [f"mag_{r}" for r in numbers if r != "amount"]
+    aggregates += [f"sum(abs({r})) AS mag_{r}" for r in numbers if r != "amount"]
+    nonfinite = " OR ".join(f"coalesce(isinf({m}) OR isnan({m}), false)"
+                            for m in ("sa", *magnitudes))
     ambiguous = plan.twin is not None and sample.date_ambiguous
     if ambiguous:
         aggregates.append("max(dayofmonth(dt)) AS top_day")
@@ -522,13 +527,15 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
         typed AS (
             SELECT cid, oid, state, sum(n) AS n, sum(sa) AS sa, max(maxa) AS maxa,
                    min(mina) AS mina, {'max(top_day) AS top_day, ' if ambiguous else ''}
+                   {''.join(f'sum({m}) AS {m}, ' for m in magnitudes)}
                    sum(n) - len(list_distinct(flatten(list(hs)))) AS d, true AS changed
             FROM l2 GROUP BY cid, oid, state
         )"""
     else:
         groups = f"""
         typed AS (
-            SELECT state, n, sa, maxa, mina, {top}{distinct} AS d, {cid} AS cid, {oid} AS oid,
+            SELECT state, n, sa, maxa, mina, {top}{''.join(m + ', ' for m in magnitudes)}
+                   {distinct} AS d, {cid} AS cid, {oid} AS oid,
                    cid IS NOT NULL AND (c IS DISTINCT FROM cid OR okey IS DISTINCT FROM oid)
                        AS changed
             FROM (SELECT *, {cid} AS cid, {oid} AS oid FROM l1)
@@ -539,9 +546,10 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
     early = "coalesce(mina < TIMESTAMP '1000-01-01', false)"
     category = (
         f"CASE WHEN state = 0 AND NOT cancelled AND cid IS NOT NULL AND NOT changed AND d = 0 "
-        f"AND NOT {early} THEN NULL ELSE state * 16 + CAST(cancelled AS INTEGER) "
+        f"AND NOT {early} AND NOT ({nonfinite}) THEN NULL "
+        f"ELSE state * 32 + CAST(cancelled AS INTEGER) "
         f"+ 2 * CAST(cid IS NULL AS INTEGER) + 4 * CAST(changed AS INTEGER) "
-        f"+ 8 * CAST({early} AS INTEGER) END"
+        f"+ 8 * CAST({early} AS INTEGER) + 16 * CAST({nonfinite} AS INTEGER) END"
     )
     purchase = "flag = 0 AND NOT cancelled"
     query = f"""
@@ -682,15 +690,16 @@ def _category_totals(
     amount_roles = ["amount"] if "amount" in typed_roles else ["quantity", "unit_price"]
     for category, n in zip(categories["category"].astype("int64"), categories["n"]):
         n = int(n)
-        state = category >> 4
-        cancelled, no_id, changed, early = (bool(category >> b & 1) for b in range(4))
+        state = category >> 5
+        cancelled, no_id, changed, early, nonfinite = (
+            bool(category >> b & 1) for b in range(5))
         for role in typed_roles:
             bits = state >> shift[role] & 3
             if bits == 1:
                 totals[f"empty_{role}"] += n
             elif bits == 2:
                 totals[f"unparsed_{role}"] += n
-        totals["odd"] += n if state & odd_bit else 0
+        totals["odd"] += n if state & odd_bit or nonfinite else 0
         totals["early"] += n if early else 0
         if no_id:
             totals["missing_id"] += n

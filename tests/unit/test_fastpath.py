@@ -178,9 +178,14 @@ def test_fast009_what_it_cannot_read_exactly_falls_back(tmp_path, text, why):
                                   general.customers)
 
 
-def test_fast013_infinite_amounts_fall_back_to_the_general_error(tmp_path):
+@pytest.mark.parametrize("text", [
+    "invoice,customer,date,amount\n1,A,2024-01-01,inf\n2,A,2024-01-02,1\n",
+    "invoice,customer,date,amount,qty\n1,A,2024-01-01,2,1\n2,A,2024-01-02,1,-inf\n",
+    "invoice,customer,date,qty,price\n1,A,2024-01-01,2,1\n2,A,2024-01-02,inf,\n",
+])
+def test_fast013_infinite_values_fall_back_to_the_general_error(tmp_path, text):
     path = tmp_path / "inf.csv"
-    path.write_text("invoice,customer,date,amount\n1,A,2024-01-01,inf\n2,A,2024-01-02,1\n")
+    path.write_text(text)
     assert prepare_fast(path, PrepareOptions()) is None
     with pytest.raises(NonFiniteError):
         prepare_path(path, min_bytes=0)
