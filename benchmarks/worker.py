@@ -39,13 +39,13 @@ def _baseline(path: Path, out: Path) -> dict:
 
 
 def _ours(path: Path, out: Path) -> dict:
-    from dashapp.pipeline import PrepareOptions, prepare_file, run
+    from dashapp.pipeline import PrepareOptions, prepare_path, run
     from dashapp.segment import SegmentParams
     from dashapp.settings import Limits
 
     options = PrepareOptions(limits=Limits(**UNCAPPED))
     start = time.perf_counter()
-    prepared = prepare_file(path, options)
+    prepared = prepare_path(path, options)
     result = run(prepared, SegmentParams(features=prepared.default_features, k=4))
     labels = result.segmentation.labels
     seconds = time.perf_counter() - start

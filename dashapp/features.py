@@ -72,6 +72,25 @@ def rfm(lines: pd.DataFrame, reference_date: pd.Timestamp | str | None = None) -
         ).df()
     finally:
         con.close()
+    return rfm_from_aggregates(out, reference)
+
+
+def rfm_from_aggregates(out: pd.DataFrame, reference: pd.Timestamp) -> pd.DataFrame:
+    """The customer table of :func:`rfm` from its per-customer aggregates.
+
+    Parameters
+    ----------
+    out
+        ``(n_customers, 5)`` sorted by id: ``customer_id``, ``last_order`` and
+        ``first_order`` (dates), ``frequency`` (int) and ``monetary`` (net sum).
+    reference
+        The reference date, already normalized to midnight.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`rfm` returns it, with ``attrs["reference_date"]`` set.
+    """
     ref_day = reference.to_datetime64().astype("datetime64[D]")
     last = out["last_order"].to_numpy(dtype="datetime64[D]")
     first = out["first_order"].to_numpy(dtype="datetime64[D]")
@@ -131,7 +150,14 @@ def _bin_of(value: float, edges: tuple[float, ...]) -> int:
 def _quintile_bins(values: pd.Series) -> np.ndarray:
     """Bins 1..5 of ``values``, higher values in higher bins; ties are broken by order
     (rank "first"), so equal values may land in neighbouring bins but no bin collapses."""
-    ranks = values.rank(method="first").to_numpy()
+    array = values.to_numpy(dtype="float64")
+    if np.isnan(array).any():
+        ranks = values.rank(method="first").to_numpy()
+    else:
+        # A stable argsort ranks ties in order of appearance, as rank("first") does, in a
+        # fifth of the time.
+        ranks = np.empty(len(array))
+        ranks[np.argsort(array, kind="stable")] = np.arange(1, len(array) + 1)
     return np.ceil(ranks * SCORE_BINS / len(values)).astype("int64")
 
 
@@ -163,7 +189,10 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
         The bins' edges, for scoring new customers with :meth:`RFMCuts.score`.
     """
     # Rank "first" follows row order, so sort by id first to make ties deterministic.
-    ordered = customers.sort_values("customer_id", kind="stable")
+    ids = customers["customer_id"]
+    # rfm() returns customers sorted by id already; checking is cheaper than sorting again.
+    ordered = customers if ids.is_monotonic_increasing and ids.is_unique else (
+        customers.sort_values("customer_id", kind="stable"))
     goodness = {
         "recency": -ordered["recency"].astype("float64"),
         "frequency": ordered["frequency"].astype("float64"),
@@ -173,7 +202,10 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
     edges = {}
     for feature, letter in zip(RFM_FEATURES, "rfm"):
         bins = _quintile_bins(goodness[feature])
-        scores[f"{letter}_score"] = pd.Series(bins, index=ordered.index).reindex(customers.index)
+        scores[f"{letter}_score"] = (
+            bins if ordered is customers
+            else pd.Series(bins, index=ordered.index).reindex(customers.index)
+        )
         edges[feature] = _upper_edges(goodness[feature], bins)
     edges["recency"] = tuple(-e for e in edges["recency"])
     scores["rfm_code"] = (

@@ -104,39 +104,29 @@ def prepare(data: bytes, filename: str, options: PrepareOptions | None = None) -
         dayfirst=options.dayfirst, limits=options.limits,
     )
     cleaning = options.cleaning
-    reference = None
     if ingested.shape == TRANSACTIONS:
         lines, rules = clean_transactions(ingested, cleaning)
         customers = rfm(lines, options.reference_date)
-        reference = customers.attrs.get("reference_date")
-        scores, cuts = rfm_scores(customers)
-        customers = pd.concat([customers, scores], axis=1)
-        rules.append(flag_non_positive(customers))
-        customers["non_positive_spend"] = customers["monetary"] <= 0
-        numeric = ("recency", "frequency", "monetary", "tenure", "avg_order_value")
-        default = RFM_FEATURES
-        rows_kept = len(lines)
         optional = [c for c in ("email", "name", "country") if c in lines]
+        contact = None
         if optional:
             contact = lines.groupby("customer_id", sort=False)[optional].last().reset_index()
-            customers = customers.merge(contact, on="customer_id", how="left")
-    else:
-        customers, rules = clean_customers(ingested, cleaning)
-        numeric = tuple(ingested.attributes)
-        customers, missing = handle_missing(customers, list(numeric), cleaning.missing)
-        rules.append(missing)
-        default = numeric
-        cuts = None
+        return finish_transactions(
+            ingested, customers, rules, len(ingested.table), len(lines), content_hash(data),
+            cleaning, contact,
+        )
+    customers, rules = clean_customers(ingested, cleaning)
+    numeric = tuple(ingested.attributes)
+    customers, missing = handle_missing(customers, list(numeric), cleaning.missing)
+    rules.append(missing)
     customers, outliers = handle_outliers(
-        customers, list(default), cleaning.outliers, cleaning.iqr_factor
+        customers, list(numeric), cleaning.outliers, cleaning.iqr_factor
     )
     rules.append(outliers)
     customers = customers.reset_index(drop=True)
-    if ingested.shape != TRANSACTIONS:
-        rows_kept = len(customers)
     report = CleaningReport(
         rows_read=len(ingested.table),
-        rows_kept=rows_kept,
+        rows_kept=len(customers),
         customers=len(customers),
         rules=tuple(rules),
     )
@@ -145,17 +135,82 @@ def prepare(data: bytes, filename: str, options: PrepareOptions | None = None) -
         customers=customers,
         report=report,
         numeric_features=numeric,
-        default_features=tuple(default),
-        cuts=cuts,
+        default_features=numeric,
+        cuts=None,
         content_hash=content_hash(data),
+    )
+
+
+def finish_transactions(
+    ingested: Ingested,
+    customers: pd.DataFrame,
+    rules: list[RuleResult],
+    rows_read: int,
+    rows_kept: int,
+    digest: str,
+    cleaning: CleaningOptions,
+    contact: pd.DataFrame | None = None,
+) -> Prepared:
+    """Scores, flags and outliers on top of the RFM table of a cleaned transaction log.
+
+    Shared by :func:`prepare` and the DuckDB fast path, so both end in the same
+    :class:`Prepared` from the same customer table and line-level rules. ``contact`` holds
+    ``customer_id`` and the e-mail, name or country to attach, when the log has them.
+    """
+    reference = customers.attrs.get("reference_date")
+    scores, cuts = rfm_scores(customers)
+    customers = pd.concat([customers, scores], axis=1)
+    rules = [*rules, flag_non_positive(customers)]
+    customers["non_positive_spend"] = customers["monetary"] <= 0
+    if contact is not None:
+        customers = customers.merge(contact, on="customer_id", how="left")
+    customers, outliers = handle_outliers(
+        customers, list(RFM_FEATURES), cleaning.outliers, cleaning.iqr_factor
+    )
+    rules.append(outliers)
+    report = CleaningReport(
+        rows_read=rows_read,
+        rows_kept=rows_kept,
+        customers=len(customers),
+        rules=tuple(rules),
+    )
+    return Prepared(
+        ingested=ingested,
+        customers=customers.reset_index(drop=True),
+        report=report,
+        numeric_features=("recency", "frequency", "monetary", "tenure", "avg_order_value"),
+        default_features=RFM_FEATURES,
+        cuts=cuts,
+        content_hash=digest,
         reference_date=reference,
     )
 
 
 def prepare_file(path: str | Path, options: PrepareOptions | None = None) -> Prepared:
-    """:func:`prepare` on a local file."""
+    """:func:`prepare` on a local file (always the general path)."""
     path = Path(path)
     return prepare(path.read_bytes(), path.name, options)
+
+
+def prepare_path(
+    path: str | Path, options: PrepareOptions | None = None, *, min_bytes: int | None = None
+) -> Prepared:
+    """:func:`prepare` on a file on disk, through DuckDB when the file is large.
+
+    Past ``min_bytes`` (default :data:`dashapp.fastpath.FAST_MIN_BYTES`) a transaction log
+    that DuckDB can read exactly is read, cleaned and aggregated there
+    (:func:`dashapp.fastpath.prepare_fast`); any other file takes :func:`prepare_file`.
+    Both give the same customers and cleaning report.
+    """
+    from dashapp.fastpath import FAST_MIN_BYTES, prepare_fast
+
+    path = Path(path)
+    threshold = FAST_MIN_BYTES if min_bytes is None else min_bytes
+    if path.stat().st_size >= threshold:
+        prepared = prepare_fast(path, options)
+        if prepared is not None:
+            return prepared
+    return prepare_file(path, options)
 
 
 def run(
@@ -236,6 +291,7 @@ def output_columns(result: Result) -> list[str]:
 
 
 __all__ = [
-    "Prepared", "PrepareOptions", "Result", "RuleResult", "prepare", "prepare_file", "run",
+    "Prepared", "PrepareOptions", "Result", "RuleResult", "prepare", "prepare_file",
+    "prepare_path", "run", "finish_transactions",
     "summary", "output_columns", "content_hash",
 ]

@@ -1,0 +1,938 @@
+"""Fast path: a transaction log on disk cleaned and aggregated to customers by DuckDB in one scan.
+
+The general path (:func:`dashapp.pipeline.prepare`) turns every line into a typed pandas row;
+at ten million lines that is most of its time and memory. Here DuckDB reads the file itself
+and one query types each line, applies the line rules and aggregates to one row per
+customer; detection (roles, date format, delimiter, encoding) runs on a sample of the file
+with the general path's own code. A second, ordered read runs only when a rule fired, to
+find the first few examples and the unreadable values with their row numbers, and it stops
+as soon as it has them.
+
+The result equals the general path's :class:`~dashapp.pipeline.Prepared` (except
+``ingested.table``, which keeps the columns and no rows, as the app's cache keeps it). Files
+it cannot read exactly return ``None`` from :func:`prepare_fast`, and the caller takes the
+general path: customer tables, non-UTF-8 text other than Latin-1 without Windows-1252
+letters, decimal commas, whitespace-aligned text, dates in formats other than digits and
+separators, dates whose day/month order the sample cannot settle, numbers the strict
+reader refuses (currency, grouping), infinite values, contact columns (e-mail, name,
+country: the general path keeps each customer's last one in file order), dropping of
+duplicates, and more unreadable values than the limit allows.
+
+Two places where it is exact only up to the odds: duplicate lines are found by 64-bit row
+hashes within each order (two different lines of one order would have to collide), and a
+strict CSV read takes ``1_000`` in a number column as 1000 where the general path finds it
+unreadable (the text read, used as soon as any value does not parse, counts those and
+falls back). Detection runs on a sample, as the general path's does on its own sample of
+2,000 values; where the two could disagree on the day/month order the scan checks the whole
+column and falls back.
+
+Scans: one for the customers and every count (for CSV, typed by DuckDB's reader; a file
+with any value that reader refuses, a missing token or 02/30/2023, is read again as text,
+each value typed on its own); a second only when a date or number column holds values that
+do not read as they are (to split missing tokens from unreadable
+values); the ordered read for examples, stopping early; and, only when ids differ by
+surrounding spaces or missing-id spellings, the scan again with typed keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from dashapp import ingest
+from dashapp.clean import EXAMPLES, RuleResult, _examples
+from dashapp.errors import PersonaError, TooLargeError
+from dashapp.features import rfm_from_aggregates
+from dashapp.ingest import TRANSACTIONS, Ingested
+from dashapp.settings import Limits
+
+if TYPE_CHECKING:
+    from dashapp.pipeline import Prepared, PrepareOptions
+
+#: Below this size :func:`dashapp.pipeline.prepare_path` takes the general path: it is fast
+#: enough there, and its sample is the whole file.
+FAST_MIN_BYTES = 8 * 1024 * 1024
+_HEAD_BYTES = 1 << 18
+_SPREAD_CHUNKS = 16
+_SPREAD_BYTES = 1 << 14
+_PARQUET_SAMPLE_ROWS = 50_000
+_HASH_CHUNK = 1 << 24
+# Rows of the first batches of the ordered read: the first examples are usually near the top.
+_DETAIL_BATCH = 1 << 16
+_BAD_LIST_CAP = 1000
+# DuckDB's own memory during the scan (default: DuckDB's, 80% of RAM); past it the grouping
+# spills to the temporary folder. Ten million lines group in about 850 MB; bounded to 300 MB
+# the scan took 25-30% longer here.
+_MEMORY_LIMIT = os.environ.get("PERSONA_DUCKDB_MEMORY")
+# Python's str.strip() and pandas' .str.strip() remove exactly these characters.
+_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(
+    map(chr, range(0x2000, 0x200B))
+) + "\u2028\u2029\u202f\u205f\u3000"
+# Dates DuckDB's strptime reads as Arrow's does: numeric fields and separators only.
+_SAFE_DATE = re.compile(r"(%[YmdHMS]|[-/.: T])+")
+# The Windows-1252 letters: a file without these bytes reads the same as Latin-1.
+_CP1252_ONLY = re.compile(rb"[\x80-\x9f]")
+_CONTACT_ROLES = ("email", "name", "country")
+
+
+@dataclass
+class _Plan:
+    """What the sample says about the file, and how DuckDB is to read it."""
+
+    path: Path
+    sample: Ingested
+    source: str
+    kinds: dict[str, str]
+    file_format: str
+    encoding: str = "utf-8"
+    twin: str | None = None
+    names: list[str] = field(default_factory=list)
+    #: A read that types the date and number columns in DuckDB's CSV reader, which fails on
+    #: the first value it cannot read; the scan then reads all columns as text.
+    strict: tuple[str, dict[str, str]] | None = None
+
+
+def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Prepared | None:
+    """:func:`dashapp.pipeline.prepare` of a file on disk through DuckDB, or ``None``.
+
+    Parameters
+    ----------
+    path
+        A CSV/TSV/TXT or Parquet file.
+    options
+        :class:`dashapp.pipeline.PrepareOptions`; the same caps apply as on the general path.
+
+    Returns
+    -------
+    Prepared or None
+        The same prepared customers the general path gives, or ``None`` when this file needs
+        the general path (see the module's docstring).
+
+    Raises
+    ------
+    TooLargeError
+        The file is over the size or row cap, with the general path's message.
+    """
+    from dashapp.pipeline import PrepareOptions
+
+    options = options or PrepareOptions()
+    path = Path(path)
+    size = path.stat().st_size
+    if size > options.limits.max_bytes:
+        raise TooLargeError(
+            f"{path.name!r} is {size / 1_048_576:.1f} MB; the limit is "
+            f"{options.limits.max_bytes / 1_048_576:.0f} MB. Upload a smaller extract, or raise "
+            "the limit (PERSONA_MAX_UPLOAD_MB)."
+        )
+    if options.cleaning.drop_duplicates or options.shape not in (None, TRANSACTIONS):
+        return None
+    plan = _plan(path, size, options)
+    if plan is None:
+        return None
+    digest = _Digest(path)
+    try:
+        config = {"temp_directory": tempfile.gettempdir()}
+        if _MEMORY_LIMIT:
+            config["memory_limit"] = _MEMORY_LIMIT
+        con = duckdb.connect(config=config)
+        if plan.file_format == "parquet" and "float" in plan.kinds.values():
+            # Parquet writers leave NaN out of a column's min/max, and DuckDB's optimizer then
+            # folds isnan() to false from those statistics.
+            con.execute("SET disabled_optimizers = 'statistics_propagation'")
+        try:
+            scan = _scan(con, plan)
+        finally:
+            con.close()
+        if scan is None:
+            return None
+        return _prepared(plan, scan, options, digest)
+    finally:
+        digest.join()
+
+
+class _Digest:
+    """The general path's content hash of the file, computed in a thread beside the scan.
+
+    hashlib releases the GIL on large buffers, so this costs CPU time, not waiting time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._hash = hashlib.sha256()
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                self._hash.update(chunk)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def value(self) -> str:
+        self.join()
+        return self._hash.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _plan(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == b"PAR1":
+        return _plan_parquet(path, options)
+    if magic.startswith(b"PK") or b"\x00" in magic:
+        return None
+    return _plan_csv(path, size, options)
+
+
+def _read_sample(
+    data: bytes, name: str, options: PrepareOptions, raw: ingest._Raw | None = None
+) -> Ingested | None:
+    uncapped = replace(options.limits, max_bytes=1 << 62, max_rows=1 << 62)
+    try:
+        if raw is not None:
+            return ingest._build(raw, dict(options.mapping or {}), options.shape,
+                                 options.dayfirst, uncapped)
+        return ingest.read_table(
+            data, name, mapping=options.mapping, shape=options.shape,
+            dayfirst=options.dayfirst, limits=uncapped,
+        )
+    except PersonaError:
+        # The general path gives the same error, or finds that the whole file reads.
+        return None
+
+
+def _csv_sample(path: Path, size: int) -> bytes:
+    """The head of the file and whole lines from evenly spaced places after it."""
+    with open(path, "rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        if size <= _HEAD_BYTES:
+            return head
+        parts = [head[: head.rfind(b"\n") + 1]]
+        for i in range(1, _SPREAD_CHUNKS + 1):
+            handle.seek(_HEAD_BYTES + (size - _HEAD_BYTES) * i // (_SPREAD_CHUNKS + 1))
+            block = handle.read(_SPREAD_BYTES)
+            start, end = block.find(b"\n") + 1, block.rfind(b"\n") + 1
+            if 0 < start < end:
+                parts.append(block[start:end])
+    return b"".join(parts)
+
+
+def _usable(sample: Ingested | None) -> bool:
+    if sample is None or sample.shape != TRANSACTIONS or sample.id_synthesized:
+        return False
+    if any(role in sample.mapping for role in _CONTACT_ROLES):
+        return False
+    return not any(str(c).startswith("Unnamed: ") for c in sample.table.columns)
+
+
+def _plan_csv(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
+    data = _csv_sample(path, size)
+    sample = _read_sample(data, path.name, options)
+    if not _usable(sample) or sample.file_format != "csv" or sample.decimal != ".":
+        return None
+    if sample.delimiter not in (",", ";", "\t", "|"):
+        return None
+    fmt = sample.date_format
+    if fmt is None or fmt == "%Y%m%d" or not _SAFE_DATE.fullmatch(fmt):
+        return None
+    encoding = "utf-8"
+    if sample.encoding in ("cp1252", "iso-8859-1"):
+        # Latin-1 and Windows-1252 differ only in 0x80-0x9F; without those bytes DuckDB's
+        # Latin-1 reads what the general path reads.
+        if _has_cp1252_letters(path):
+            return None
+        encoding = "latin-1"
+    elif sample.encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    names = [str(c) for c in sample.table.columns]
+    header = ingest._header_fields(data[:_HEAD_BYTES].decode(
+        "latin-1" if encoding == "latin-1" else "utf-8", errors="replace").lstrip("\ufeff"),
+        sample.delimiter)
+    if len(header) != len(names):
+        return None
+    kinds = {n: "text" for n in names}
+    strict = dict(kinds)
+    strict[sample.mapping["order_date"]] = "timestamp"
+    for role in ingest._NUMBER_ROLES:
+        if role in sample.mapping:
+            strict[sample.mapping[role]] = "float"
+    types = {"text": "VARCHAR", "timestamp": "TIMESTAMP", "float": "DOUBLE"}
+
+    def source(kinds: dict[str, str]) -> str:
+        columns = ", ".join(f"{_literal(n)}: '{types[kinds[n]]}'" for n in names)
+        return (
+            f"read_csv({_literal(str(path))}, header = true, auto_detect = false, "
+            f"delim = {_literal(sample.delimiter)}, quote = '\"', escape = '\"', "
+            f"columns = {{{columns}}}, encoding = {_literal(encoding)}, null_padding = false, "
+            f"timestampformat = {_literal(fmt)})"
+        )
+
+    return _Plan(path, sample, source(kinds), kinds, "csv", encoding, ingest._TWIN_OF.get(fmt),
+                 names, (source(strict), strict))
+
+
+def _has_cp1252_letters(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            if _CP1252_ONLY.search(chunk):
+                return True
+    return False
+
+
+def _plan_parquet(path: Path, options: PrepareOptions) -> _Plan | None:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError):
+        return None
+    schema = parquet.schema_arrow
+    meta = schema.pandas_metadata or {}
+    if any(not isinstance(i, dict) for i in meta.get("index_columns", [])):
+        return None
+    if any(n.startswith("__index_level_") for n in schema.names):
+        return None
+    if parquet.metadata.num_rows == 0:
+        return None
+    batch = next(parquet.iter_batches(batch_size=_PARQUET_SAMPLE_ROWS))
+    frame = pa.Table.from_batches([batch]).to_pandas()
+    if not isinstance(frame.index, pd.RangeIndex):
+        return None
+    raw = ingest._Raw(frame.reset_index(drop=True), "parquet", "parquet")
+    sample = _read_sample(b"", path.name, options, raw=raw)
+    if not _usable(sample):
+        return None
+    kinds: dict[str, str] = {}
+    for name in schema.names:
+        kind = _parquet_kind(schema.field(name).type)
+        if kind is None:
+            return None
+        kinds[name] = kind
+    mapping = sample.mapping
+    for role, column in mapping.items():
+        kind = kinds[column]
+        if role in ("customer_id", "order_id") and kind not in ("text", "int"):
+            return None
+        if role == "order_date" and kind not in ("text", "timestamp", "date"):
+            return None
+        if role in ingest._NUMBER_ROLES and kind not in ("int", "float", "text"):
+            return None
+    fmt = sample.date_format
+    if kinds[mapping["order_date"]] == "text" and (
+        fmt is None or fmt == "%Y%m%d" or not _SAFE_DATE.fullmatch(fmt)
+    ):
+        return None
+    source = f"read_parquet({_literal(str(path))})"
+    return _Plan(path, sample, source, kinds, "parquet", "parquet",
+                 ingest._TWIN_OF.get(fmt) if fmt else None, list(schema.names))
+
+
+def _parquet_kind(dtype: pa.DataType) -> str | None:
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "text"
+    if pa.types.is_integer(dtype):
+        return "int"
+    if pa.types.is_floating(dtype):
+        return "float"
+    if pa.types.is_timestamp(dtype) and dtype.tz is None:
+        return "timestamp"
+    if pa.types.is_date(dtype):
+        return "date"
+    return None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --------------------------------------------------------------------------- the scan
+
+
+def _norm(expr: str) -> str:
+    """SQL for ``ingest._as_text`` of one text value: stripped, missing tokens as NULL.
+
+    DuckDB's ``trim`` with a list of characters is slow, so a value longer than any token
+    whose first and last characters are printable ASCII (so not whitespace) is taken as it
+    is; only the others are stripped and looked up.
+    """
+    stripped = f"trim({expr}, {_literal(_WHITESPACE)})"
+    # An IN list would become a join over every row; a chain of comparisons stays lazy.
+    tokens = " OR ".join(f"lower({stripped}) = {_literal(t)}"
+                         for t in sorted(ingest.MISSING_TOKENS))
+    return (f"(CASE WHEN strlen({expr}) > {ingest._TOKEN_CHARS} "
+            f"AND ord({expr}[1]) BETWEEN 33 AND 126 AND ord({expr}[-1]) BETWEEN 33 AND 126 "
+            f"THEN {expr} "
+            f"WHEN length({stripped}) <= {ingest._TOKEN_CHARS} AND ({tokens}) THEN NULL "
+            f"ELSE {stripped} END)")
+
+
+def _parse_sql(expr: str, role: str, fmt: str | None) -> str:
+    if role == "order_date":
+        return f"try_strptime({expr}, {_literal(fmt)})"
+    return f"TRY_CAST({expr} AS DOUBLE)"
+
+
+def _typed(column: str, role: str, kind: str, fmt: str | None) -> str:
+    """SQL for one date or number value as the general path types it, whitespace and missing
+    tokens aside: a value that does not parse as it is counts as unparsed, and
+    :func:`_dirty` looks at those few rows again."""
+    col = _ident(column)
+    if kind in ("timestamp", "date"):
+        return f"CAST({col} AS TIMESTAMP)"
+    if kind in ("int", "float"):
+        return f"(CASE WHEN isnan(CAST({col} AS DOUBLE)) THEN NULL ELSE CAST({col} AS DOUBLE) END)"
+    return _parse_sql(col, role, fmt)
+
+
+def _hash_part(column: str, kind: str, file_format: str) -> str:
+    """A non-role column as the general path compares it: NaN is missing, -0.0 is 0.0, and
+    an empty CSV field is missing (in Parquet an empty string is a value)."""
+    col = _ident(column)
+    if kind == "float":
+        return f"(CASE WHEN isnan({col}) THEN NULL ELSE {col} + 0.0 END)"
+    if kind == "text" and file_format == "csv":
+        return f"nullif({col}, '')"
+    return col
+
+
+@dataclass
+class _Scan:
+    """What the one query found: the customer aggregates and the counts of each rule."""
+
+    customers: pd.DataFrame
+    counts: dict[str, int]
+    dup_customers: set[str]
+
+
+def _scan(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool = False) -> _Scan | None:
+    """One read of the file: lines grouped by their raw customer and order, then customers.
+
+    A CSV file is first read with typed dates and numbers; DuckDB's reader then parses them
+    (strictly: 02/30/2023 is an error, not 2023-03-02), and a file with any value it cannot
+    read, missing tokens included, is read again as text, where each value is typed on its
+    own. Raw ids are typed per group, not per line. When typing makes two raw groups one
+    (ids that differ only in spaces, or two spellings of a missing id) the query runs again
+    with ``merge``, which groups the typed keys once more before customers.
+    """
+    try:
+        if plan.strict is not None:
+            source, kinds = plan.strict
+            try:
+                return _scan_once(con, replace(plan, source=source, kinds=kinds), merge)
+            except duckdb.ConversionException:
+                pass
+        return _scan_once(con, plan, merge)
+    except duckdb.Error:
+        # Ragged rows, bytes that are not the expected encoding, a file that changed: the
+        # general path reads it or explains what is wrong with it.
+        return None
+
+
+def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Scan | None:
+    sample = plan.sample
+    roles = sample.mapping
+    kinds = plan.kinds
+    fmt = sample.date_format
+    has_order = "order_id" in roles
+    date_col = roles["order_date"]
+    typed_roles = {"order_date": date_col}
+    typed_roles.update({r: roles[r] for r in ingest._NUMBER_ROLES if r in roles})
+    line = [f"{_text_key(roles['customer_id'], kinds)} AS c"]
+    if has_order:
+        line.append(f"{_text_key(roles['order_id'], kinds)} AS o")
+    alias = {"order_date": "dt", "amount": "amount", "quantity": "quantity",
+             "unit_price": "unit_price"}
+    for role, column in typed_roles.items():
+        line.append(f"{_typed(column, role, kinds[column], fmt)} AS {alias[role]}")
+    # The other columns are hashed on the file's own columns; the typed role values are
+    # added one step later, where their names cannot be taken for a column of the file.
+    hashed, others = [], []
+    for name in plan.names:
+        if name == roles["customer_id"] or (has_order and name == roles["order_id"]):
+            continue
+        role = next((r for r, c in typed_roles.items() if c == name), None)
+        if role is not None:
+            hashed.append(alias[role] if role == "order_date" else f"{alias[role]} + 0.0")
+        elif name not in roles.values():
+            others.append(_hash_part(name, kinds[name], plan.file_format))
+    if others:
+        line.append(f"hash({', '.join(others)}) AS others")
+        hashed.append("others")
+    numbers = [r for r in typed_roles if r != "order_date"]
+    raw = {r: _ident(c) for r, c in typed_roles.items() if kinds[c] == "text"}
+    for role, expr in raw.items():
+        line.append(f"{expr} AS raw_{role}")
+    # Each line's state, made part of the group key so that every aggregate below is a plain
+    # one (filtered aggregates cost several times more): two bits per date or number column
+    # (0 read, 1 empty, 2 present but unread), then negative, then values DuckDB reads and
+    # the general path does not (1_000 is 1000 to DuckDB) or that are infinite.
+    shift = {r: 2 * i for i, r in enumerate(typed_roles)}
+    parts = []
+    for role, name in ((r, alias[r]) for r in typed_roles):
+        unread = f"WHEN raw_{role} IS NULL THEN 1 ELSE 2" if role in raw else "ELSE 1"
+        parts.append(f"((CASE WHEN {name} IS NOT NULL THEN 0 {unread} END) << {shift[role]})")
+    amount = "amount" if "amount" in typed_roles else "(quantity * unit_price)"
+    negative = f"{amount} < 0" + (" OR quantity < 0" if "quantity" in typed_roles else "")
+    neg_bit, odd_bit = 1 << (2 * len(typed_roles)), 1 << (2 * len(typed_roles) + 1)
+    # Ids typed per group: the raw values are the group key, typed once per group below.
+    parts.append(f"(CASE WHEN {negative} THEN {neg_bit} ELSE 0 END)")
+    odd = [f"contains(raw_{r}, '_')" for r in numbers if r in raw]
+    if odd:
+        parts.append(f"(CASE WHEN {' OR '.join(odd)} THEN {odd_bit} ELSE 0 END)")
+    state = " + ".join(parts)
+    key = "o" if has_order else "CAST(dt AS DATE)"
+    aggregates = [
+        "count(*) AS n", f"sum(abs({amount})) AS sa", "max(dt) AS maxa", "min(dt) AS mina",
+        "bit_or(1::UBIGINT << (h & 63)) AS m1", "bit_or(1::UBIGINT << ((h >> 6) & 63)) AS m2",
+        "list(h) AS hs",
+    ]
+    # Infinite values are found per group, from sums of magnitudes, not per line.
+    magnitudes = [f"mag_{r}" for r in numbers if r != "amount"]
+    aggregates += [f"sum(abs({r})) AS mag_{r}" for r in numbers if r != "amount"]
+    nonfinite = " OR ".join(f"coalesce(isinf({m}) OR isnan({m}), false)"
+                            for m in ("sa", *magnitudes))
+    ambiguous = plan.twin is not None and sample.date_ambiguous
+    if ambiguous:
+        aggregates.append("max(dayofmonth(dt)) AS top_day")
+    flag = _flag_sql(typed_roles, shift, neg_bit)
+    cid = _id_sql("c", kinds[roles["customer_id"]])
+    oid = _id_sql("okey", kinds[roles["order_id"]]) if has_order else "okey"
+    cancelled = "(prefix(oid, 'C') OR prefix(oid, 'c'))" if has_order else "false"
+    top = "top_day, " if ambiguous else ""
+    # Past the first grouping only the candidates' hash lists are read, once; carrying ten
+    # million hashes through every later step would cost more than the grouping itself.
+    distinct = ("CASE WHEN n <= 1 OR bit_count(m1) = n OR bit_count(m2) = n THEN 0 "
+                "ELSE n - len(list_distinct(hs)) END")
+    if merge:
+        groups = f"""
+        l2 AS (SELECT *, {cid} AS cid, {oid} AS oid FROM l1),
+        typed AS (
+            SELECT cid, oid, state, sum(n) AS n, sum(sa) AS sa, max(maxa) AS maxa,
+                   min(mina) AS mina, {'max(top_day) AS top_day, ' if ambiguous else ''}
+                   {''.join(f'sum({m}) AS {m}, ' for m in magnitudes)}
+                   sum(n) - len(list_distinct(flatten(list(hs)))) AS d, true AS changed
+            FROM l2 GROUP BY cid, oid, state
+        )"""
+    else:
+        groups = f"""
+        typed AS (
+            SELECT state, n, sa, maxa, mina, {top}{''.join(m + ', ' for m in magnitudes)}
+                   {distinct} AS d, {cid} AS cid, {oid} AS oid,
+                   cid IS NOT NULL AND (c IS DISTINCT FROM cid OR okey IS DISTINCT FROM oid)
+                       AS changed
+            FROM (SELECT *, {cid} AS cid, {oid} AS oid FROM l1)
+        )"""
+    # Groups that are not plain purchases get a category, which joins the customer in the
+    # last grouping's key: the report's counts then come from the few such rows instead of
+    # a dozen sums per customer (a second grouping set cost more than the sums).
+    early = "coalesce(mina < TIMESTAMP '1000-01-01', false)"
+    category = (
+        f"CASE WHEN state = 0 AND NOT cancelled AND cid IS NOT NULL AND NOT changed AND d = 0 "
+        f"AND NOT {early} AND NOT ({nonfinite}) THEN NULL "
+        f"ELSE state * 32 + CAST(cancelled AS INTEGER) "
+        f"+ 2 * CAST(cid IS NULL AS INTEGER) + 4 * CAST(changed AS INTEGER) "
+        f"+ 8 * CAST({early} AS INTEGER) + 16 * CAST({nonfinite} AS INTEGER) END"
+    )
+    purchase = "flag = 0 AND NOT cancelled"
+    query = f"""
+        WITH read AS (SELECT {', '.join(line)} FROM {plan.source}),
+        line AS (SELECT *, hash({', '.join(hashed)}) AS h FROM read),
+        l1 AS (SELECT c, {key} AS okey, {state} AS state, {', '.join(aggregates)}
+               FROM line GROUP BY c, okey, state),
+        {groups},
+        flagged AS (SELECT *, {flag} AS flag, {cancelled} AS cancelled FROM typed),
+        final AS (
+            SELECT *, CASE WHEN cid IS NULL OR flag > 1 THEN 0 ELSE d END AS dups,
+                   {category} AS category
+            FROM flagged
+        )
+        SELECT cid AS customer_id, category,
+               max(CASE WHEN {purchase} THEN maxa END) AS last_p,
+               max(CASE WHEN flag <= 1 THEN maxa END) AS latest,
+               min(CASE WHEN {purchase} THEN mina END) AS first_p,
+               min(CASE WHEN flag <= 1 THEN mina END) AS first_k,
+               CAST(sum(CASE WHEN {purchase} THEN 1 ELSE 0 END) AS BIGINT) AS frequency,
+               coalesce(sum(CASE WHEN {purchase} THEN sa WHEN flag <= 1 THEN -sa ELSE 0 END), 0)
+                   AS monetary,
+               CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
+               {', max(top_day) AS top_day' if ambiguous else ''}
+        FROM final GROUP BY cid, category ORDER BY cid
+    """
+    out = con.execute(query).df()
+    categories = out.loc[out["category"].notna(), ["category", "n", "dups"]]
+    known = _one_row_per_customer(out.loc[out["customer_id"].notna()], ambiguous)
+    totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
+    totals["n"] = int(out["n"].sum())
+    if not merge and totals["changed"]:
+        return _scan_once(con, plan, merge=True)
+    totals["kept"] = totals["n"] - totals["missing_id"] - totals["bad_date"] - totals["bad_amount"]
+    totals["dups"] = int(known["dups"].sum())
+    totals["top_day"] = int(known["top_day"].max()) if ambiguous else 0
+    for role in typed_roles:
+        if totals[f"unparsed_{role}"] and not _dirty(con, plan, role, totals):
+            return None
+    customers = known.loc[known["latest"].notna()].reset_index(drop=True)
+    customers["last_order"] = customers["last_p"].fillna(customers["latest"])
+    customers["first_order"] = customers["first_p"].fillna(customers["first_k"])
+    last = customers["last_order"].to_numpy(dtype="datetime64[D]")
+    first = customers["first_order"].to_numpy(dtype="datetime64[D]")
+    totals["decisive"] = int(np.count_nonzero(
+        (last - last.astype("datetime64[M]")).astype(int) >= 12)
+        + np.count_nonzero((first - first.astype("datetime64[M]")).astype(int) >= 12))
+    totals["groups"] = 2 * len(customers)
+    dup_customers = set(known.loc[known["dups"] > 0, "customer_id"])
+    return _Scan(customers, totals, dup_customers)
+
+
+def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict) -> bool:
+    """Split a column's values that did not parse as they are into missing tokens and
+    unreadable values (a second read, filtered before any string work); ``False`` when a
+    value reads once stripped of whitespace DuckDB keeps, which the scan counted as bad."""
+    column = _ident(plan.sample.mapping[role])
+    fmt = plan.sample.date_format
+    parse = _parse_sql(column, role, fmt)
+    extra = ""
+    if role == "order_date" and plan.twin is not None:
+        extra = f", count(*) FILTER ({_parse_sql('t', role, plan.twin)} IS NOT NULL)"
+    query = f"""
+        SELECT count(*) FILTER (t IS NULL),
+               count(*) FILTER (t IS NOT NULL AND {_parse_sql('t', role, fmt)} IS NOT NULL)
+               {extra}
+        FROM (SELECT {_norm('v')} AS t
+              FROM (SELECT {column} AS v FROM {plan.source}
+                    WHERE {column} IS NOT NULL AND {parse} IS NULL))
+    """
+    try:
+        found = con.execute(query).fetchone()
+    except duckdb.Error:
+        return False
+    tokens, recovered = int(found[0]), int(found[1])
+    if recovered:
+        return False
+    totals[f"tokens_{role}"] = tokens
+    if extra:
+        totals["twin_only"] = int(found[2])
+    return True
+
+
+def _one_row_per_customer(rows: pd.DataFrame, ambiguous: bool) -> pd.DataFrame:
+    """Customers whose groups fell in several categories, combined into one row each.
+
+    ``rows`` is sorted by customer, so a customer's rows are adjacent; most customers have
+    one, and only the others are grouped.
+    """
+    ids = rows["customer_id"]
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return rows
+    how = {"last_p": "max", "latest": "max", "first_p": "min", "first_k": "min",
+           "frequency": "sum", "monetary": "sum", "n": "sum", "dups": "sum"}
+    if ambiguous:
+        how["top_day"] = "max"
+    combined = rows.loc[repeated].groupby("customer_id", sort=False).agg(how)
+    first = rows.loc[~ids.duplicated(keep="first").to_numpy()].copy()
+    at = first["customer_id"].isin(combined.index).to_numpy()
+    picked = combined.loc[first.loc[at, "customer_id"]]
+    for column in how:
+        first.loc[at, column] = picked[column].to_numpy()
+    return first
+
+
+def _text_key(column: str, kinds: dict[str, str]) -> str:
+    # Integer ids are grouped as integers and turned into text once per group.
+    return _ident(column)
+
+
+def _id_sql(expr: str, kind: str) -> str:
+    return f"CAST({expr} AS VARCHAR)" if kind == "int" else _norm(expr)
+
+
+def _flag_sql(typed_roles: dict[str, str], shift: dict[str, int], neg_bit: int) -> str:
+    """A group's fate under the line rules: 0 purchase, 1 negative, 2 bad date, 3 bad amount."""
+    date_bad = "(state & 3) <> 0"
+    if "amount" in typed_roles:
+        amount_bad = f"((state >> {shift['amount']}) & 3) <> 0"
+    else:
+        amount_bad = (f"((state >> {shift['quantity']}) & 3) <> 0 "
+                      f"OR ((state >> {shift['unit_price']}) & 3) <> 0")
+    return (f"CASE WHEN {date_bad} THEN 2 WHEN {amount_bad} THEN 3 "
+            f"WHEN (state & {neg_bit}) <> 0 THEN 1 ELSE 0 END")
+
+
+def _category_totals(
+    categories: pd.DataFrame, typed_roles: dict[str, str], shift: dict[str, int],
+    neg_bit: int, odd_bit: int,
+) -> dict[str, int]:
+    """The report's line counts from the categories of :func:`_scan_once`."""
+    totals = dict.fromkeys(
+        ("missing_id", "bad_date", "bad_amount", "odd", "cancelled", "negative", "returns",
+         "changed", "early"), 0)
+    for role in typed_roles:
+        totals[f"empty_{role}"] = totals[f"unparsed_{role}"] = 0
+    amount_roles = ["amount"] if "amount" in typed_roles else ["quantity", "unit_price"]
+    for category, n in zip(categories["category"].astype("int64"), categories["n"]):
+        n = int(n)
+        state = category >> 5
+        cancelled, no_id, changed, early, nonfinite = (
+            bool(category >> b & 1) for b in range(5))
+        for role in typed_roles:
+            bits = state >> shift[role] & 3
+            if bits == 1:
+                totals[f"empty_{role}"] += n
+            elif bits == 2:
+                totals[f"unparsed_{role}"] += n
+        totals["odd"] += n if state & odd_bit or nonfinite else 0
+        totals["early"] += n if early else 0
+        if no_id:
+            totals["missing_id"] += n
+            continue
+        totals["changed"] += n if changed else 0
+        if state & 3:
+            totals["bad_date"] += n
+        elif any(state >> shift[r] & 3 for r in amount_roles):
+            totals["bad_amount"] += n
+        else:
+            negative = bool(state & neg_bit)
+            totals["negative"] += n if negative else 0
+            totals["cancelled"] += n if cancelled else 0
+            totals["returns"] += n if negative or cancelled else 0
+    return totals
+
+
+# --------------------------------------------------------------------------- the result
+
+
+def _prepared(
+    plan: _Plan, scan: _Scan, options: PrepareOptions, digest: _Digest
+) -> Prepared | None:
+    from dashapp.pipeline import finish_transactions
+
+    sample = plan.sample
+    limits: Limits = options.limits
+    counts = scan.counts
+    if counts["early"] or counts["odd"]:
+        return None
+    if counts["n"] > limits.max_rows:
+        raise ingest._too_many_rows(limits)
+    roles = sample.mapping
+    bad_counts = {}
+    for role in ("order_date", *ingest._NUMBER_ROLES):
+        if role not in roles:
+            continue
+        tokens = counts.get(f"tokens_{role}", 0)
+        bad = counts[f"unparsed_{role}"] - tokens
+        missing = counts[f"empty_{role}"] + tokens
+        if bad and role != "order_date":
+            # The general path reads some such numbers ("$1,234.50") and then parses the whole
+            # column with pandas, not Arrow.
+            return None
+        if bad / max(counts["n"] - missing, 1) > limits.max_bad_share:
+            return None
+        if bad:
+            bad_counts[roles[role]] = bad
+        if role == "order_date" and plan.twin is not None:
+            # A day above 12 settles the order; the general path decides it on a sample of
+            # its own, which must see the same. Ambiguous: no value anywhere may settle it.
+            if sample.date_ambiguous and (counts["top_day"] > 12 or counts.get("twin_only")):
+                return None
+            if not sample.date_ambiguous and counts["decisive"] < 0.05 * counts["groups"]:
+                return None
+    rules_counts = {
+        "missing_customer_id": counts["missing_id"],
+        "bad_order_date": counts["bad_date"],
+        "bad_amount": counts["bad_amount"],
+        "duplicates": counts["dups"],
+        "returns": counts["returns"],
+    }
+    details = _details(plan, rules_counts, bad_counts, scan.dup_customers)
+    if details is None:
+        return None
+    examples, bad_values = details
+    rules = _rules(sample, counts, examples)
+    customers = scan.customers
+    if options.reference_date is None:
+        reference = pd.Timestamp(customers["latest"].max()).normalize() + pd.Timedelta(days=1)
+    else:
+        reference = pd.Timestamp(options.reference_date).normalize()
+    table = rfm_from_aggregates(customers, reference)
+    ingested = _ingested(sample, counts["n"], bad_values)
+    return finish_transactions(
+        ingested, table, rules, counts["n"], counts["kept"], digest.value(), options.cleaning,
+    )
+
+
+def _ingested(sample: Ingested, rows: int, bad_values: dict[str, list]) -> Ingested:
+    """The sample's detection with the whole file's row count and unreadable values."""
+    read = next(n for n in sample.notices if n.startswith("Read ") and " rows as a " in n)
+    kept = [n for n in sample.notices if n != read and not (
+        n.startswith("Column ") and "could not be read and are left empty" in n)]
+    notices = [read.replace(read.split(" rows as a ")[0], f"Read {rows:,}", 1), *kept]
+    for column, found in bad_values.items():
+        notices.append(
+            f"Column {column!r}: {len(found):,}{'+' if len(found) == _BAD_LIST_CAP else ''} "
+            "value(s) could not be read and are left empty "
+            f"(first in row {found[0][0]}); the cleaning report lists them."
+        )
+    return replace(sample, table=sample.table.head(0), bad_values=bad_values,
+                   notices=tuple(notices))
+
+
+def _rules(sample: Ingested, counts: dict[str, int], examples: dict) -> list[RuleResult]:
+    """The line rules of :func:`dashapp.clean.clean_transactions`, from the scan's counts."""
+    rules = [RuleResult(
+        "missing_customer_id", "Rows without a customer id", counts["missing_id"], "dropped",
+        "Lines with an empty customer id cannot be attributed to anyone.",
+        examples["missing_customer_id"],
+    )]
+    for role, title, key in (("order_date", "dates", "bad_date"),
+                             ("amount", "amounts", "bad_amount")):
+        column = sample.mapping.get(role, role)
+        rules.append(RuleResult(
+            f"bad_{role}", f"Rows with missing or unreadable {title}", counts[key],
+            "dropped", f"Column {column!r}: values that are empty or do not parse.",
+            examples[f"bad_{role}"],
+        ))
+    rules.append(RuleResult(
+        "duplicates", "Exact duplicate lines", counts["dups"], "kept",
+        "Identical lines (every column equal). Two identical purchases on one day are common, "
+        "so they are kept unless you choose to drop them.",
+        examples["duplicates"],
+    ))
+    rules.append(RuleResult(
+        "returns", "Returns and cancellations", counts["returns"], "netted",
+        f"{counts['cancelled']} lines on invoices starting with 'C' and "
+        f"{counts['negative']} with a negative quantity or amount: they do not count "
+        "as orders, and their amounts are subtracted from the customer's monetary value.",
+        examples["returns"],
+    ))
+    return rules
+
+
+# --------------------------------------------------------------------------- ordered details
+
+
+def _batches(plan: _Plan):
+    """The file's rows in order as pandas frames of raw values, as the general path reads them."""
+    if plan.file_format == "parquet":
+        parquet = pq.ParquetFile(plan.path)
+        for batch in parquet.iter_batches(batch_size=_DETAIL_BATCH):
+            yield pa.Table.from_batches([batch]).to_pandas()
+        return
+    names = plan.names
+    reader = pacsv.open_csv(
+        plan.path,
+        read_options=pacsv.ReadOptions(
+            column_names=names, skip_rows=1, block_size=_DETAIL_BATCH * 16,
+            encoding="latin1" if plan.encoding == "latin-1" else "utf8",
+        ),
+        parse_options=pacsv.ParseOptions(delimiter=plan.sample.delimiter,
+                                          newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, null_values=[""],
+            strings_can_be_null=True, quoted_strings_can_be_null=True,
+        ),
+    )
+    for batch in reader:
+        yield pa.Table.from_batches([batch]).to_pandas()
+
+
+def _details(
+    plan: _Plan, rules: dict[str, int], bad_counts: dict[str, int], dup_customers: set
+) -> tuple[dict, dict] | None:
+    """Examples of each rule and the unreadable values, from a read in file order that stops
+    as soon as it has them all; ``None`` if that read does not agree with the scan."""
+    examples: dict[str, list] = {r: [] for r in
+                                 ("missing_customer_id", "bad_order_date", "bad_amount",
+                                  "duplicates", "returns")}
+    bad_values: dict[str, list] = {c: [] for c in bad_counts}
+    wanted = {r: min(n, EXAMPLES) for r, n in rules.items()}
+    wanted_bad = {c: min(n, _BAD_LIST_CAP) for c, n in bad_counts.items()}
+
+    def done() -> bool:
+        return (all(len(examples[r]) >= wanted[r] for r in wanted)
+                and all(len(bad_values[c]) >= wanted_bad[c] for c in wanted_bad))
+
+    if done():
+        return {r: () for r in examples}, {}
+    sample = plan.sample
+    roles = sample.mapping
+    guess = ingest._DateGuess(sample.date_format, 1.0)
+    candidates: list[pd.DataFrame] = []
+    offset = 0
+    for frame in _batches(plan):
+        frame.columns = [str(c) for c in frame.columns]
+        frame.index = pd.RangeIndex(offset, offset + len(frame))
+        offset += len(frame)
+        typed = frame.copy()
+        masks = {}
+        for role, column in roles.items():
+            series = frame[column]
+            if role in ingest._TEXT_ROLES:
+                typed[column] = ingest._as_text(series)
+            elif role == "order_date":
+                values, _, bad = ingest._parse_dates(series, guess)
+                typed[column] = values
+                masks[column] = bad
+            else:
+                values, _, bad = ingest._parse_numbers(series, sample.decimal)
+                typed[column] = values
+                masks[column] = bad
+        for column, bad in masks.items():
+            if column in bad_values and len(bad_values[column]) < wanted_bad[column]:
+                picked = np.flatnonzero(bad)[: wanted_bad[column] - len(bad_values[column])]
+                bad_values[column].extend(
+                    (int(frame.index[p]) + ingest._ROW_OFFSET, str(frame[column].iloc[p]))
+                    for p in picked
+                )
+        ing = replace(sample, table=typed)
+        lines = ing.canonical()
+        keep = lines["customer_id"].notna().to_numpy(dtype=bool)
+        found = {"missing_customer_id": ~keep}
+        bad_date = lines["order_date"].isna().to_numpy() & keep
+        found["bad_order_date"] = bad_date
+        keep = keep & ~bad_date
+        bad_amount = lines["amount"].isna().to_numpy() & keep
+        found["bad_amount"] = bad_amount
+        keep = keep & ~bad_amount
+        negative = (lines["amount"] < 0).fillna(False).to_numpy(dtype=bool, copy=True)
+        if "quantity" in lines:
+            negative |= (lines["quantity"] < 0).fillna(False).to_numpy(dtype=bool)
+        if "order_id" in lines:
+            negative |= lines["order_id"].str.upper().str.startswith("C").fillna(
+                False).to_numpy(dtype=bool)
+        found["returns"] = negative & keep
+        for rule, mask in found.items():
+            if len(examples[rule]) < wanted[rule] and mask.any():
+                examples[rule].extend(_examples(typed, mask)[: wanted[rule] - len(examples[rule])])
+        if dup_customers and len(examples["duplicates"]) < wanted["duplicates"]:
+            # Repeats are lines of the customers whose orders the scan found repeated.
+            member = lines["customer_id"].isin(dup_customers).to_numpy(
+                dtype=bool, na_value=False) & keep
+            if member.any():
+                candidates.append(typed.loc[member])
+                pool = pd.concat(candidates)
+                repeated = pool.duplicated(keep="first").to_numpy()
+                examples["duplicates"] = list(_examples(pool, repeated)[: wanted["duplicates"]])
+        if done():
+            break
+    if not done():
+        return None
+    return {r: tuple(v) for r, v in examples.items()}, bad_values

@@ -1,0 +1,268 @@
+"""The DuckDB fast path against the general path, on the real data and on hand-made dirt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dashapp.clean import CleaningOptions
+from dashapp.errors import NonFiniteError, TooLargeError
+from dashapp.fastpath import prepare_fast
+from dashapp.pipeline import PrepareOptions, prepare_file, prepare_path
+from dashapp.settings import Limits
+
+# Every line rule fires: a missing id in three spellings, an id with spaces, an impossible
+# date, two spellings of a missing amount, an exact duplicate, a cancellation and a return.
+EDGES = """invoice,customer,date,amount,note
+1001,A1,01/15/2023 09:30,10.50,first
+1001,A1,01/15/2023 09:30,10.50,first
+1002, A1 ,01/20/2023 23:59,5.25,
+1003,NA,01/21/2023 10:00,7.00,no id
+1004,null,01/22/2023 10:00,7.00,no id
+1005,,01/23/2023 10:00,7.00,no id
+1006,B2,02/30/2023 10:00,9.00,bad date
+1007,B2,03/01/2023 00:01,,no amount
+1008,B2,03/02/2023 08:00, N/A ,no amount
+C1009,B2,03/03/2023 12:00,4.00,cancelled
+1010,B2,03/04/2023 13:00,-3.00,return
+1011,C3,12/31/2023 23:59,100.00,
+1012,C3,06/13/2023 00:00,20.00,
+1013,D4,07/14/2023 18:45,0.00,
+"""
+
+
+def _assert_same(fast, general) -> None:
+    assert fast is not None, "the fast path refused a file it should read"
+    pd.testing.assert_frame_equal(fast.customers, general.customers)
+    assert fast.report == general.report
+    assert fast.cuts == general.cuts
+    assert fast.reference_date == general.reference_date
+    assert fast.content_hash == general.content_hash
+    assert fast.numeric_features == general.numeric_features
+    assert fast.default_features == general.default_features
+    a, b = fast.ingested, general.ingested
+    for name in ("shape", "mapping", "encoding", "file_format", "delimiter", "decimal",
+                 "date_format", "date_ambiguous", "dayfirst", "bad_values", "notices",
+                 "attributes", "categoricals", "id_synthesized"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert list(a.table.columns) == list(b.table.columns)
+    assert a.table.dtypes.to_dict() == b.table.dtypes.to_dict()
+    assert len(a.table) == 0
+
+
+# A hand-made file is small: one bad date is more than the 2% the caps allow by default.
+LENIENT = Limits(max_bad_share=0.5)
+
+
+def _both(path: Path, **options):
+    opts = PrepareOptions(**{"limits": LENIENT, **options})
+    return prepare_fast(path, opts), prepare_file(path, opts)
+
+
+@pytest.fixture()
+def edges(tmp_path) -> Path:
+    path = tmp_path / "edges.csv"
+    path.write_text(EDGES)
+    return path
+
+
+def test_fast001_edge_cases_equal_the_general_path(edges):
+    fast, general = _both(edges)
+    _assert_same(fast, general)
+    counts = {r.rule: r.count for r in fast.report.rules}
+    assert counts["missing_customer_id"] == 3
+    assert counts["bad_order_date"] == 1
+    assert counts["bad_amount"] == 2
+    assert counts["duplicates"] == 1
+    assert counts["returns"] == 2
+    assert fast.ingested.bad_values == {"date": [(8, "02/30/2023 10:00")]}
+
+
+def test_fast002_hand_worked_rfm(edges):
+    fast = prepare_fast(edges, PrepareOptions(limits=LENIENT))
+    rows = fast.customers.set_index("customer_id")
+    # Reference date: the day after 12/31/2023 23:59, whatever its time of day.
+    assert fast.reference_date == pd.Timestamp("2024-01-01")
+    # A1: orders 1001 (twice the same line) and 1002, whose id ' A1 ' is stripped.
+    assert rows.loc["A1", ["recency", "frequency", "monetary"]].tolist() == [346, 2, 26.25]
+    # B2: 1006-1008 dropped; C1009 and the return net against nothing bought.
+    assert rows.loc["B2", ["frequency", "monetary"]].tolist() == [0, -7.0]
+    assert rows.loc["B2", "last_order"] == pd.Timestamp("2023-03-04")
+    assert rows.loc["C3", ["recency", "frequency", "monetary"]].tolist() == [1, 2, 120.0]
+    assert rows.loc["D4", "recency"] == 171
+    assert fast.report.rows_read == 14 and fast.report.rows_kept == 8
+
+
+def test_fast003_online_retail_equals_the_general_path(shared_data):
+    # Country is a contact role, which only the general path keeps (last one in file
+    # order); without it the fast path reads this file, with its 'NA' ids, CRLF lines,
+    # quoted fields, cancellations and negative quantities.
+    path = shared_data / "online_retail" / "online_retail_sample_20000.csv"
+    fast, general = _both(path, mapping={"country": ""})
+    _assert_same(fast, general)
+    rules = {r.rule: r.count for r in fast.report.rules}
+    assert rules["missing_customer_id"] == 5078
+    assert rules["returns"] > 0 and rules["duplicates"] > 0
+
+
+def test_fast004_online_retail_with_country_falls_back(shared_data):
+    path = shared_data / "online_retail" / "online_retail_sample_20000.csv"
+    assert prepare_fast(path, PrepareOptions()) is None
+    prepared = prepare_path(path, PrepareOptions(), min_bytes=0)
+    assert "country" in prepared.customers.columns
+    pd.testing.assert_frame_equal(prepared.customers, prepare_file(path).customers)
+
+
+def test_fast005_windows_1252_file_falls_back(shared_data):
+    # sales_data_sample has Windows-1252 letters (bytes 0x80-0x9F) that DuckDB's Latin-1
+    # would misread.
+    path = shared_data / "sales_data_sample" / "sales_data_sample.csv"
+    assert prepare_fast(path, PrepareOptions(mapping={"country": ""})) is None
+    prepared = prepare_path(path, PrepareOptions(), min_bytes=0)
+    assert prepared.ingested.encoding in {"cp1252", "iso-8859-1"}
+    assert len(prepared.customers) == 92
+
+
+def test_fast006_latin1_without_windows_letters_is_read(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(EDGES.replace("first", "caf\xe9").encode("latin-1"))
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert fast.ingested.encoding == "cp1252"
+
+
+def test_fast007_parquet_equals_the_general_path(tmp_path):
+    table = pa.table({
+        "order": pa.array([10, 10, 11, 12, 13, 14, 15], pa.int64()),
+        "customer": ["x", "x", "y", None, "y", "z", "x"],
+        "ordered_at": pa.array(pd.to_datetime([
+            "2024-01-01 23:00", "2024-01-01 23:00", "2024-02-01 01:00", "2024-02-02 00:00",
+            "2024-03-01 00:00", "2024-03-05 12:00", None]), pa.timestamp("us")),
+        "amount": [1.5, 1.5, 2.0, 3.0, -1.0, float("nan"), 4.0],
+        "extra": ["", "", "a", "b", "c", "d", "e"],
+    })
+    path = tmp_path / "log.parquet"
+    pq.write_table(table, path)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert {r.rule: r.count for r in fast.report.rules}["duplicates"] == 1
+
+
+def test_fast008_generated_log_equals_the_general_path(tmp_path):
+    from benchmarks.generate import ensure
+
+    dataset = ensure(20_000, tmp_path)
+    for path in (dataset.csv, dataset.parquet):
+        fast, general = _both(path)
+        _assert_same(fast, general)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("id;customer;date;amount\n1;A;2024-01-01;1,50\n2;A;2024-01-02;2,50\n", "decimal comma"),
+    ("invoice,customer,date,amount\n1,A,2024-01-01,$1.50\n2,A,2024-01-02,$2.00\n"
+     "3,A,2024-01-03,$3.00\n", "currency"),
+    ("customer,age,income\nA,30,100\nB,40,200\nC,50,300\n", "customer table"),
+    ("invoice,customer,date,amount\n1,A,2024-01-01,1_000\n2,A,2024-01-02,1\n", "1_000"),
+])
+def test_fast009_what_it_cannot_read_exactly_falls_back(tmp_path, text, why):
+    path = tmp_path / "f.csv"
+    path.write_text(text)
+    options = PrepareOptions(limits=LENIENT)
+    assert prepare_fast(path, options) is None, why
+    general = prepare_file(path, options)
+    pd.testing.assert_frame_equal(prepare_path(path, options, min_bytes=0).customers,
+                                  general.customers)
+
+
+@pytest.mark.parametrize("text", [
+    "invoice,customer,date,amount\n1,A,2024-01-01,inf\n2,A,2024-01-02,1\n",
+    "invoice,customer,date,amount,qty\n1,A,2024-01-01,2,1\n2,A,2024-01-02,1,-inf\n",
+    "invoice,customer,date,qty,price\n1,A,2024-01-01,2,1\n2,A,2024-01-02,inf,\n",
+])
+def test_fast013_infinite_values_fall_back_to_the_general_error(tmp_path, text):
+    path = tmp_path / "inf.csv"
+    path.write_text(text)
+    assert prepare_fast(path, PrepareOptions()) is None
+    with pytest.raises(NonFiniteError):
+        prepare_path(path, min_bytes=0)
+
+
+def test_fast010_drop_duplicates_falls_back(edges):
+    options = PrepareOptions(cleaning=CleaningOptions(drop_duplicates=True), limits=LENIENT)
+    assert prepare_fast(edges, options) is None
+    assert prepare_path(edges, options, min_bytes=0).report.rows_kept == 7
+
+
+def test_fast011_caps_apply(edges):
+    with pytest.raises(TooLargeError):
+        prepare_fast(edges, PrepareOptions(limits=Limits(max_bytes=100)))
+    with pytest.raises(TooLargeError):
+        prepare_fast(edges, PrepareOptions(limits=Limits(max_rows=5, max_bad_share=0.5)))
+
+
+def test_fast012_dayfirst_and_reference_date(tmp_path):
+    path = tmp_path / "dmy.csv"
+    path.write_text("invoice,customer,date,amount\n" + "".join(
+        f"{i},C{i % 7},{d:02d}/{m:02d}/2023,{i}.25\n"
+        for i, (d, m) in enumerate((d, m) for m in range(1, 13) for d in (5, 17, 28))))
+    fast, general = _both(path, reference_date="2024-02-01")
+    _assert_same(fast, general)
+    assert fast.ingested.dayfirst and fast.reference_date == pd.Timestamp("2024-02-01")
+
+
+def test_fast014_cli_writes_the_same_bytes_as_pandas(tmp_path):
+    from dashapp.cli import write_csv
+
+    n = 12_000
+    table = pd.DataFrame({
+        "customer_id": pd.Series([f"C{i:06d}" for i in range(n)], dtype="str"),
+        "recency": range(n),
+        "monetary": [(-1) ** i * i / 7 for i in range(n)],
+        "persona": pd.Series(["a, \"quoted\" one", None, "x\ny", " sp "] * (n // 4),
+                             dtype="str"),
+    })
+    table.loc[1, "monetary"] = 1e17
+    table.loc[2, "monetary"] = float("nan")
+    table.loc[3, "monetary"] = -0.0
+    write_csv(table, tmp_path / "ours.csv")
+    table.to_csv(tmp_path / "pandas.csv", index=False)
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name, encode", [
+    ("bom_crlf.csv", lambda text: b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()),
+    ("tabs.tsv", lambda text: text.replace(",", "\t").encode()),
+])
+def test_fast015_bom_crlf_and_tabs_equal_the_general_path(tmp_path, name, encode):
+    path = tmp_path / name
+    path.write_bytes(encode(EDGES))
+    fast, general = _both(path)
+    _assert_same(fast, general)
+
+
+def test_fast016_prepare_path_and_the_cli_take_the_fast_path_past_the_threshold(
+    edges, monkeypatch
+):
+    from dashapp import cli, fastpath
+
+    options = PrepareOptions(limits=LENIENT)
+    assert len(prepare_path(edges, options).ingested.table) == 14
+    assert len(prepare_path(edges, options, min_bytes=0).ingested.table) == 0
+    monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 0)
+    args = cli._parser().parse_args(["rfm", str(edges)])
+    monkeypatch.setattr("dashapp.pipeline.Settings.from_env",
+                        classmethod(lambda cls, env=None: cls(limits=LENIENT)))
+    prepared = cli._prepare(args)
+    assert len(prepared.ingested.table) == 0
+    assert prepared.report == prepare_file(edges, options).report
+
+
+def test_fast017_the_stripped_characters_are_pythons():
+    from dashapp.fastpath import _WHITESPACE
+
+    assert set(_WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
+    assert pd.Series(["x" + _WHITESPACE], dtype="string").str.strip()[0] == "x"
