@@ -10,7 +10,6 @@ its results.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from flask_caching.backends.filesystemcache import FileSystemCache
-from multiprocess import current_process
 from threadpoolctl import threadpool_limits
 
 from dashapp import __version__, views
@@ -41,6 +39,7 @@ from dashapp.pipeline import Prepared, PrepareOptions, prepare
 from dashapp.saved import SegmentationStore
 from dashapp.segment import ALGORITHMS, SCALINGS
 from dashapp.settings import Settings
+from dashapp.threads import is_web_process, worker_openmp
 
 #: Prepared datasets and analyses kept unpickled in the process, most recent first.
 MEMORY_ITEMS = 8
@@ -251,18 +250,14 @@ class Services:
         shutil.rmtree(self.datasets.cache_dir(user_id, dataset_id), ignore_errors=True)
 
     def _compute_guard(self):
-        """Single-threaded OpenMP when computing in the process that forks the workers.
+        """Single-threaded OpenMP in the web process, every core in a background worker.
 
-        Background callbacks run in processes forked from the web process. GNU OpenMP (under
-        scikit-learn's K-Means) is not fork-safe: once the parent has started its thread pool,
-        a forked child's first parallel region can hang for ever (seen here: a benchmark that
-        fitted K-Means before the first background job). One thread never starts the pool.
+        See :mod:`dashapp.threads`: the web process must never start an OpenMP pool, or the
+        workers it forks can hang; a worker inherits the one-thread limit and lifts it.
         """
-        # Dash's DiskcacheManager starts its workers with ``multiprocess``; a web process
-        # (gunicorn's workers included) is that library's main process.
-        if current_process().name == "MainProcess":
+        if is_web_process():
             return threadpool_limits(limits=1, user_api="openmp")
-        return contextlib.nullcontext()
+        return worker_openmp()
 
     def _memoize(self, user_id: int, dataset_id: str, digest: str,
                  compute: Callable[[], Any]) -> Any:
