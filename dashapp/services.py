@@ -164,7 +164,8 @@ class Services:
 
         Raises PersonaError (too large, unreadable, ...) before anything is written.
         """
-        added = self.datasets.add(user_id, data, filename)
+        with self._compute_guard():  # it prepares the file in this (web) process
+            added = self.datasets.add(user_id, data, filename)
         if added.prepared is not None:
             self._store(user_id, added.info.id,
                         self._prepared_key(added.info, None, None),
@@ -173,7 +174,8 @@ class Services:
 
     def add_sample(self, user_id: int, sample: str) -> DatasetInfo:
         """A bundled sample as the user's dataset (stored once per user)."""
-        added = self.datasets.add_sample(user_id, sample)
+        with self._compute_guard():
+            added = self.datasets.add_sample(user_id, sample)
         if added.prepared is not None:
             self._store(user_id, added.info.id, self._prepared_key(added.info, None, None),
                         self._light(added.prepared, added.info))
@@ -205,7 +207,8 @@ class Services:
                          rows: list[dict[str, object]]) -> DatasetInfo:
         """Append rows to the dataset (see :meth:`DatasetStore.append_customers`); its
         cached results are dropped."""
-        info = self.datasets.append_customers(user_id, check_dataset_id(dataset_id), rows)
+        with self._compute_guard():
+            info = self.datasets.append_customers(user_id, check_dataset_id(dataset_id), rows)
         self._forget(user_id, info.id)
         return info
 
