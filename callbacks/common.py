@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dash_bootstrap_components as dbc
+from dash import ALL, Dash, Input, Output, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from dashapp.analysis import Analysis
@@ -30,6 +31,42 @@ def user_cache_key() -> str:
     """For background callbacks' ``cache_by``: two users' identical inputs never share a
     result."""
     return str(current_user())
+
+
+def clicked() -> bool:
+    """Whether the trigger was a real click (a redrawn pattern-matched button fires with
+    ``n_clicks`` None)."""
+    return bool(ctx.triggered and ctx.triggered[0].get("value"))
+
+
+def confirm_delete(app: Dash, button, no: str, yes: str, pending: str, dialog: str,
+                   text: str, describe: Callable[[int, object], tuple[str, object]]) -> None:
+    """The confirm dialog of a list's delete buttons (``button(ALL)`` pattern ids).
+
+    A click opens ``dialog`` with ``describe(user, index)``'s text and keeps the item's id in
+    the ``pending`` store for the "yes" callback; an item that is not the user's (or gone)
+    opens nothing: ``describe`` raises PersonaError then.
+    """
+    @app.callback(
+        Output(pending, "data"),
+        Output(dialog, "is_open"),
+        Output(text, "children"),
+        Input(button(ALL), "n_clicks"),
+        Input(no, "n_clicks"),
+        Input(yes, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _ask_delete(_deletes, _no, _yes):
+        if not clicked():
+            raise PreventUpdate
+        triggered = ctx.triggered_id
+        if not isinstance(triggered, dict):
+            return no_update, False, no_update
+        try:
+            item_id, body = describe(current_user(), triggered.get("index"))
+        except PersonaError:
+            raise PreventUpdate from None
+        return item_id, True, body
 
 
 def alert(message: str, color: str = "danger") -> dbc.Alert:

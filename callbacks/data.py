@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import alert, current_user
+from callbacks.common import alert, clicked, confirm_delete, current_user
 from dashapp import views
 from dashapp.datasets import DatasetInfo, DatasetMissingError
 from dashapp.errors import PersonaError
@@ -162,12 +162,6 @@ def _mapping_of(values: object, fields: object) -> dict[str, object]:
             if isinstance(f, dict) and isinstance(f.get("index"), str) and v}
 
 
-def _clicked() -> bool:
-    """Whether the triggering input really was a click (new pattern-matched buttons fire
-    callbacks with ``n_clicks`` None when the list is drawn)."""
-    return bool(ctx.triggered and ctx.triggered[0].get("value"))
-
-
 def register(app: Dash, services: Services) -> None:
     @app.callback(
         Output(ids.DATASET, "data"),
@@ -191,7 +185,7 @@ def register(app: Dash, services: Services) -> None:
         user = current_user()
         triggered = ctx.triggered_id
         if isinstance(triggered, dict) or triggered == ids.DELETE_YES:
-            if not _clicked():
+            if not clicked():
                 raise PreventUpdate
         if triggered == ids.DELETE_YES:
             return _delete(user, pending, current)
@@ -237,29 +231,15 @@ def register(app: Dash, services: Services) -> None:
             return store, None, None, alert(f"{note} Now showing {info.name}.", "success")
         return None, None, None, alert(f"{note} {NO_DATASET}", "info")
 
-    @app.callback(
-        Output(ids.DELETE_PENDING, "data"),
-        Output(ids.DELETE_CONFIRM, "is_open"),
-        Output(ids.DELETE_TEXT, "children"),
-        Input(ids.dataset_delete(ALL), "n_clicks"),
-        Input(ids.DELETE_NO, "n_clicks"),
-        Input(ids.DELETE_YES, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def _ask_delete(_deletes, _no, _yes):
-        if not _clicked():
-            raise PreventUpdate
-        triggered = ctx.triggered_id
-        if not isinstance(triggered, dict):
-            return no_update, False, no_update
-        try:
-            info = services.dataset(current_user(), triggered.get("index"))
-        except PersonaError:
-            raise PreventUpdate from None
-        return (info.id, True,
-                [html.P(["Delete ", html.Strong(info.name), f" ({info.rows:,} rows)?"]),
-                 html.P("Its stored file and every cached result of it are removed. Saved "
-                        "segmentations made from it stay.", className="small text-muted mb-0")])
+    def _describe(user: int, index: object):
+        info = services.dataset(user, index)
+        return info.id, [
+            html.P(["Delete ", html.Strong(info.name), f" ({info.rows:,} rows)?"]),
+            html.P("Its stored file and every cached result of it are removed. Saved "
+                   "segmentations made from it stay.", className="small text-muted mb-0")]
+
+    confirm_delete(app, ids.dataset_delete, ids.DELETE_NO, ids.DELETE_YES,
+                   ids.DELETE_PENDING, ids.DELETE_CONFIRM, ids.DELETE_TEXT, _describe)
 
     @app.callback(
         Output(ids.DATASETS_CHANGED, "data"),
@@ -272,7 +252,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _rename(_clicks, _submit, name, current, version):
-        if not _clicked():
+        if not clicked():
             raise PreventUpdate
         if not isinstance(current, dict):
             return no_update, alert(NO_DATASET)

@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks.common import alert, current_user
+from callbacks.common import alert, clicked, confirm_delete, current_user
 from dashapp import saved
 from dashapp.errors import PersonaError
 from dashapp.services import Services
@@ -20,12 +20,6 @@ from layouts.models import field_input
 log = logging.getLogger(__name__)
 
 NO_MODEL = "Open a saved model to score a new customer."
-
-
-def _clicked() -> bool:
-    """Whether the trigger was a real click (a redrawn pattern-matched button fires with
-    ``n_clicks`` None)."""
-    return bool(ctx.triggered and ctx.triggered[0].get("value"))
 
 
 def _version(value: object) -> int:
@@ -156,7 +150,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _save(_clicks, _submit, name, state, version):
-        if not _clicked():
+        if not clicked():
             raise PreventUpdate
         user = current_user()
         try:
@@ -196,34 +190,21 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _reopen(_clicks):
-        if not _clicked() or not isinstance(ctx.triggered_id, dict):
+        if not clicked() or not isinstance(ctx.triggered_id, dict):
             raise PreventUpdate
         try:
             return store.meta(current_user(), ctx.triggered_id.get("index"))["id"]
         except PersonaError:
             raise PreventUpdate from None
 
-    @app.callback(
-        Output(ids.MODEL_DELETE_PENDING, "data"),
-        Output(ids.MODEL_DELETE_CONFIRM, "is_open"),
-        Output(ids.MODEL_DELETE_TEXT, "children"),
-        Input(ids.model_delete(ALL), "n_clicks"),
-        Input(ids.MODEL_DELETE_NO, "n_clicks"),
-        Input(ids.MODEL_DELETE_YES, "n_clicks"),
-        prevent_initial_call=True,
-    )
-    def _ask_delete(_deletes, _no, _yes):
-        if not _clicked():
-            raise PreventUpdate
-        triggered = ctx.triggered_id
-        if not isinstance(triggered, dict):
-            return no_update, False, no_update
-        try:
-            meta = store.meta(current_user(), triggered.get("index"))
-        except PersonaError:
-            raise PreventUpdate from None
-        return meta["id"], True, html.P(["Delete ", html.Strong(meta["name"]), "? Its "
-                                         "files are removed and API calls to it get 404."])
+    def _describe(user: int, index: object):
+        meta = store.meta(user, index)
+        return meta["id"], html.P(["Delete ", html.Strong(meta["name"]), "? Its files are "
+                                   "removed and API calls to it get 404."])
+
+    confirm_delete(app, ids.model_delete, ids.MODEL_DELETE_NO, ids.MODEL_DELETE_YES,
+                   ids.MODEL_DELETE_PENDING, ids.MODEL_DELETE_CONFIRM, ids.MODEL_DELETE_TEXT,
+                   _describe)
 
     @app.callback(
         Output(ids.MODEL_ALERT, "children", allow_duplicate=True),
@@ -236,7 +217,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _delete(_yes, pending, open_id, version):
-        if not _clicked():
+        if not clicked():
             raise PreventUpdate
         user = current_user()
         try:
@@ -258,7 +239,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _rename(_clicks, _submit, name, open_id, version):
-        if not _clicked():
+        if not clicked():
             raise PreventUpdate
         if not isinstance(open_id, str):
             return alert("Reopen a saved model first, then rename it."), no_update
@@ -351,7 +332,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _append(_clicks, values, field_ids, customer_id, open_id, current, version):
-        if not _clicked():
+        if not clicked():
             raise PreventUpdate
         user = current_user()
         try:
