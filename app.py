@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-import diskcache
 from dash import Dash, DiskcacheManager
 from flask import request
 
@@ -12,7 +11,7 @@ import callbacks
 from dashapp import api, auth
 from dashapp.services import Services
 from dashapp.settings import PROJECT_ROOT, Settings
-from dashapp.threads import web_process_openmp
+from dashapp.threads import ForkSafeCache, web_process_openmp
 from layouts import shell
 
 SESSION_COOKIE = "persona_session"
@@ -40,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     # Dash 4 takes cache_by on the manager (a callback's own cache_by is silently ignored).
     # Keyed by user and browser session, two users' identical inputs never share a job or
     # its result; without it the first to poll takes (and deletes) the other's result.
-    manager = DiskcacheManager(diskcache.Cache(str(services.background_dir)), expire=3600,
+    manager = DiskcacheManager(ForkSafeCache(str(services.background_dir)), expire=3600,
                                cache_by=[auth.background_scope, session_key])
     app = Dash(
         __name__,

@@ -29,6 +29,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from dashapp.threads import FORK_LOCK
+
 #: How long a SQLite connection waits for another writer before "database is locked".
 BUSY_TIMEOUT_MS = 30_000
 
@@ -208,7 +210,7 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A session for queries; nothing it changes is committed."""
-        with self._reader() as session:
+        with FORK_LOCK, self._reader() as session:
             yield session
 
     @contextlib.contextmanager
@@ -217,7 +219,7 @@ class Database:
 
         On SQLite the transaction starts with ``BEGIN IMMEDIATE``.
         """
-        with self._writer() as session, session.begin():
+        with FORK_LOCK, self._writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

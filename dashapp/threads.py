@@ -10,8 +10,11 @@ parallel region runs on the calling thread and no pool is ever made.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
+import diskcache
 from multiprocess import current_process
 from threadpoolctl import threadpool_limits
 
@@ -36,3 +39,49 @@ def worker_openmp():
     """In a background worker: a context with OpenMP on every core again (the limit the
     worker inherited from the web process is one thread, and it has no pool to inherit)."""
     return threadpool_limits(limits=os.cpu_count() or 1, user_api="openmp")
+
+
+#: Held around every SQLite call of this process (the metadata database, the background-job
+#: cache) and across every fork. A thread inside SQLite holds its allocator's mutex; a child
+#: forked at that moment inherits the mutex locked and hangs at its first SQLite call (seen
+#: here: background workers stuck in ``sqlite3Malloc`` while request threads looked up
+#: login sessions). Forking waits until no thread is inside SQLite.
+FORK_LOCK = threading.RLock()
+
+
+def _release_in_child() -> None:
+    with contextlib.suppress(RuntimeError):
+        FORK_LOCK.release()
+
+
+os.register_at_fork(before=FORK_LOCK.acquire, after_in_parent=FORK_LOCK.release,
+                    after_in_child=_release_in_child)
+
+
+class ForkSafeCache(diskcache.Cache):
+    """The background-job cache (diskcache, on SQLite), each call under :data:`FORK_LOCK`."""
+
+    def get(self, *args, **kwargs):
+        with FORK_LOCK:
+            return super().get(*args, **kwargs)
+
+    def set(self, *args, **kwargs):
+        with FORK_LOCK:
+            return super().set(*args, **kwargs)
+
+    def add(self, *args, **kwargs):
+        with FORK_LOCK:
+            return super().add(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with FORK_LOCK:
+            return super().delete(*args, **kwargs)
+
+    def touch(self, *args, **kwargs):
+        with FORK_LOCK:
+            return super().touch(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def transact(self, retry=False):
+        with FORK_LOCK, super().transact(retry):
+            yield

@@ -3,11 +3,13 @@ accounts and logged-in clients (Flask test client and browser)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from dash.testing.application_runners import ThreadedRunner
 from flask.testing import FlaskClient
@@ -43,6 +45,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # This process plays the web process: tests fit K-Means in it and then fork background
     # workers from it, exactly the case dashapp/threads.py guards against.
     web_process_openmp()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Background jobs are this process's children, and multiprocess joins them at exit: one
+    # that never ends (a job a test left running, or a hang) would keep the run from ever
+    # finishing. Whatever a test still needed of it has already passed or failed by now.
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def pytest_setup_options() -> Options:
