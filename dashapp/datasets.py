@@ -182,6 +182,16 @@ def _write_atomic(path: Path, data: bytes) -> Path:
     return Path(name)
 
 
+def _owned(session, user_id: object, dataset_id: object) -> Dataset:
+    """The row of ``dataset_id`` if ``user_id`` owns it; a missing dataset and someone else's
+    raise the same :class:`DatasetMissingError`."""
+    row = session.scalar(select(Dataset).where(Dataset.id == check_dataset_id(dataset_id),
+                                               Dataset.user_id == check_user_id(user_id)))
+    if row is None:
+        raise DatasetMissingError()
+    return row
+
+
 class DatasetStore:
     """Add, list, open, rename, delete and append to one user's datasets.
 
@@ -221,12 +231,8 @@ class DatasetStore:
 
     def get(self, user_id: int, dataset_id: object) -> DatasetInfo:
         """The user's dataset ``dataset_id``; :class:`DatasetMissingError` otherwise."""
-        dataset_id = check_dataset_id(dataset_id)
         with self.db.read() as s:
-            row = s.scalar(select(Dataset).where(Dataset.id == dataset_id,
-                                                 Dataset.user_id == check_user_id(user_id)))
-            if row is None:
-                raise DatasetMissingError()
+            row = _owned(s, user_id, dataset_id)
             return DatasetInfo.of(row)
 
     def read_bytes(self, user_id: int, dataset_id: str) -> tuple[bytes, DatasetInfo]:
@@ -323,12 +329,8 @@ class DatasetStore:
         return self._update(user_id, dataset_id, apply)
 
     def _update(self, user_id: int, dataset_id: object, change) -> DatasetInfo:
-        dataset_id = check_dataset_id(dataset_id)
         with self.db.write() as s:
-            row = s.scalar(select(Dataset).where(Dataset.id == dataset_id,
-                                                 Dataset.user_id == check_user_id(user_id)))
-            if row is None:
-                raise DatasetMissingError()
+            row = _owned(s, user_id, dataset_id)
             change(row)
             row.updated_at = utcnow()
             s.flush()
@@ -338,10 +340,7 @@ class DatasetStore:
         """Remove the dataset's row, its Parquet file and its cached results."""
         dataset_id = check_dataset_id(dataset_id)
         with self.db.write() as s:
-            row = s.scalar(select(Dataset).where(Dataset.id == dataset_id,
-                                                 Dataset.user_id == check_user_id(user_id)))
-            if row is None:
-                raise DatasetMissingError()
+            row = _owned(s, user_id, dataset_id)
             info = DatasetInfo.of(row)
             s.delete(row)
         self.path(user_id, dataset_id).unlink(missing_ok=True)
