@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 
 from dashapp import ingest
 from dashapp.clean import EXAMPLES, RuleResult, _examples
-from dashapp.errors import PersonaError, TooLargeError
+from dashapp.errors import IngestError, PersonaError, TooLargeError
 from dashapp.features import rfm_from_aggregates
 from dashapp.ingest import TRANSACTIONS, Ingested
 from dashapp.settings import Limits
@@ -103,6 +103,48 @@ class _Plan:
     #: A read that types the date and number columns in DuckDB's CSV reader, which fails on
     #: the first value it cannot read; the scan then reads all columns as text.
     strict: tuple[str, dict[str, str]] | None = None
+    #: The files read, in order: ``(path,)``, or a folder's files.
+    files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            self.files = (self.path,)
+
+
+#: The file kinds a folder may hold (one kind per folder).
+_FOLDER_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
+                 ".pq": "parquet"}
+
+
+def folder_files(folder: str | Path) -> tuple[str, tuple[Path, ...]]:
+    """The data files of a folder, in the order they are read: ``(kind, files)``.
+
+    Every file under ``folder`` (recursively, so a partitioned Parquet folder works; hidden
+    files and folders and names starting with ``_`` such as ``_SUCCESS`` are skipped) sorted
+    by its path relative to the folder. ``kind`` is ``"csv"`` or ``"parquet"``.
+
+    Raises
+    ------
+    IngestError
+        No data files, or CSV and Parquet files mixed.
+    """
+    folder = Path(folder)
+    found: dict[str, list[Path]] = {}
+    for item in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).parts):
+        parts = item.relative_to(folder).parts
+        if any(part.startswith((".", "_")) for part in parts) or not item.is_file():
+            continue
+        kind = _FOLDER_KINDS.get(item.suffix.lower())
+        if kind is not None:
+            found.setdefault(kind, []).append(item)
+    if not found:
+        raise IngestError(
+            f"Folder {folder.name!r} holds no CSV, TSV, TXT or Parquet files.")
+    if len(found) > 1:
+        raise IngestError(
+            f"Folder {folder.name!r} mixes CSV and Parquet files; keep one kind per folder.")
+    (kind, files), = found.items()
+    return kind, tuple(files)
 
 
 def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Prepared | None:
@@ -111,7 +153,8 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
     Parameters
     ----------
     path
-        A CSV/TSV/TXT or Parquet file.
+        A CSV/TSV/TXT or Parquet file, or a folder of such files with the same columns
+        (:func:`folder_files`), read as one table in the order of their names.
     options
         :class:`dashapp.pipeline.PrepareOptions`; the same caps apply as on the general path.
 
@@ -130,7 +173,8 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
 
     options = options or PrepareOptions()
     path = Path(path)
-    size = path.stat().st_size
+    files = folder_files(path)[1] if path.is_dir() else (path,)
+    size = sum(f.stat().st_size for f in files)
     if size > options.limits.max_bytes:
         raise TooLargeError(
             f"{path.name!r} is {size / 1_048_576:.1f} MB; the limit is "
@@ -139,10 +183,10 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
         )
     if options.cleaning.drop_duplicates or options.shape not in (None, TRANSACTIONS):
         return None
-    plan = _plan(path, size, options)
+    plan = _plan(files, size, options)
     if plan is None:
         return None
-    digest = _Digest(path)
+    digest = _Digest(files, folder=path if path.is_dir() else None)
     try:
         config = {"temp_directory": tempfile.gettempdir()}
         if _MEMORY_LIMIT:
@@ -166,18 +210,22 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
 class _Digest:
     """The general path's content hash of the file, computed in a thread beside the scan.
 
-    hashlib releases the GIL on large buffers, so this costs CPU time, not waiting time.
+    For a folder: each file's relative path and bytes, in order. hashlib releases the GIL on
+    large buffers, so this costs CPU time, not waiting time.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, files: tuple[Path, ...], folder: Path | None = None) -> None:
         self._hash = hashlib.sha256()
-        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(files, folder), daemon=True)
         self._thread.start()
 
-    def _run(self, path: Path) -> None:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                self._hash.update(chunk)
+    def _run(self, files: tuple[Path, ...], folder: Path | None) -> None:
+        for path in files:
+            if folder is not None:
+                self._hash.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_HASH_CHUNK):
+                    self._hash.update(chunk)
 
     def join(self) -> None:
         self._thread.join()
@@ -190,14 +238,18 @@ class _Digest:
 # --------------------------------------------------------------------------- detection
 
 
-def _plan(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic == b"PAR1":
-        return _plan_parquet(path, options)
-    if magic.startswith(b"PK") or b"\x00" in magic:
-        return None
-    return _plan_csv(path, size, options)
+def _plan(files: tuple[Path, ...], size: int, options: PrepareOptions) -> _Plan | None:
+    magics = set()
+    for path in files:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        magics.add("parquet" if magic == b"PAR1" else
+                   "other" if magic.startswith(b"PK") or b"\x00" in magic else "csv")
+    if magics == {"parquet"}:
+        return _plan_parquet(files, options)
+    if magics == {"csv"}:
+        return _plan_csv(files, size, options)
+    return None
 
 
 def _read_sample(
@@ -217,20 +269,32 @@ def _read_sample(
         return None
 
 
-def _csv_sample(path: Path, size: int) -> bytes:
-    """The head of the file and whole lines from evenly spaced places after it."""
-    with open(path, "rb") as handle:
+def _csv_sample(files: tuple[Path, ...], size: int) -> bytes:
+    """The head of the first file and whole lines from evenly spaced places after it, over
+    all the files as if they were one."""
+    with open(files[0], "rb") as handle:
         head = handle.read(_HEAD_BYTES)
-        if size <= _HEAD_BYTES:
-            return head
-        parts = [head[: head.rfind(b"\n") + 1]]
-        for i in range(1, _SPREAD_CHUNKS + 1):
-            handle.seek(_HEAD_BYTES + (size - _HEAD_BYTES) * i // (_SPREAD_CHUNKS + 1))
+    if size <= _HEAD_BYTES:
+        return head if len(files) == 1 else b""
+    parts = [head[: head.rfind(b"\n") + 1]]
+    sizes = [f.stat().st_size for f in files]
+    starts = np.cumsum([0, *sizes])
+    for i in range(1, _SPREAD_CHUNKS + 1):
+        at = _HEAD_BYTES + (size - _HEAD_BYTES) * i // (_SPREAD_CHUNKS + 1)
+        which = min(int(np.searchsorted(starts, at, side="right")) - 1, len(files) - 1)
+        with open(files[which], "rb") as handle:
+            handle.seek(at - int(starts[which]))
             block = handle.read(_SPREAD_BYTES)
-            start, end = block.find(b"\n") + 1, block.rfind(b"\n") + 1
-            if 0 < start < end:
-                parts.append(block[start:end])
+        start, end = block.find(b"\n") + 1, block.rfind(b"\n") + 1
+        if 0 < start < end:
+            parts.append(block[start:end])
     return b"".join(parts)
+
+
+def _first_line(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        line = handle.readline(1 << 20)
+    return line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
 
 
 def _usable(sample: Ingested | None) -> bool:
@@ -241,8 +305,13 @@ def _usable(sample: Ingested | None) -> bool:
     return not any(str(c).startswith("Unnamed: ") for c in sample.table.columns)
 
 
-def _plan_csv(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
-    data = _csv_sample(path, size)
+def _plan_csv(files: tuple[Path, ...], size: int, options: PrepareOptions) -> _Plan | None:
+    path = files[0]
+    if len({_first_line(f) for f in files}) > 1:
+        return None  # the general path names the files whose header differs
+    data = _csv_sample(files, size)
+    if not data:
+        return None
     sample = _read_sample(data, path.name, options)
     if not _usable(sample) or sample.file_format != "csv" or sample.decimal != ".":
         return None
@@ -255,7 +324,7 @@ def _plan_csv(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
     if sample.encoding in ("cp1252", "iso-8859-1"):
         # Latin-1 and Windows-1252 differ only in 0x80-0x9F; without those bytes DuckDB's
         # Latin-1 reads what the general path reads.
-        if _has_cp1252_letters(path):
+        if any(_has_cp1252_letters(f) for f in files):
             return None
         encoding = "latin-1"
     elif sample.encoding not in ("utf-8", "utf-8-sig"):
@@ -277,14 +346,18 @@ def _plan_csv(path: Path, size: int, options: PrepareOptions) -> _Plan | None:
     def source(kinds: dict[str, str]) -> str:
         columns = ", ".join(f"{_literal(n)}: '{types[kinds[n]]}'" for n in names)
         return (
-            f"read_csv({_literal(str(path))}, header = true, auto_detect = false, "
+            f"read_csv({_files_sql(files)}, header = true, auto_detect = false, "
             f"delim = {_literal(sample.delimiter)}, quote = '\"', escape = '\"', "
             f"columns = {{{columns}}}, encoding = {_literal(encoding)}, null_padding = false, "
             f"timestampformat = {_literal(fmt)})"
         )
 
     return _Plan(path, sample, source(kinds), kinds, "csv", encoding, ingest._TWIN_OF.get(fmt),
-                 names, (source(strict), strict))
+                 names, (source(strict), strict), files)
+
+
+def _files_sql(files: tuple[Path, ...]) -> str:
+    return "[" + ", ".join(_literal(str(f)) for f in files) + "]"
 
 
 def _has_cp1252_letters(path: Path) -> bool:
@@ -295,19 +368,23 @@ def _has_cp1252_letters(path: Path) -> bool:
     return False
 
 
-def _plan_parquet(path: Path, options: PrepareOptions) -> _Plan | None:
+def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | None:
+    path = files[0]
     try:
         parquet = pq.ParquetFile(path)
+        schemas = {pq.read_schema(f).remove_metadata() for f in files[1:]}
     except (pa.ArrowException, OSError):
         return None
     schema = parquet.schema_arrow
+    if schemas - {schema.remove_metadata()}:
+        return None  # the general path names the files whose columns differ
     meta = schema.pandas_metadata or {}
     if any(not isinstance(i, dict) for i in meta.get("index_columns", [])):
         return None
     if any(n.startswith("__index_level_") for n in schema.names):
         return None
     if parquet.metadata.num_rows == 0:
-        return None
+        return None  # an empty first file: the general path says what it holds
     batch = next(parquet.iter_batches(batch_size=_PARQUET_SAMPLE_ROWS))
     frame = pa.Table.from_batches([batch]).to_pandas()
     if not isinstance(frame.index, pd.RangeIndex):
@@ -336,9 +413,9 @@ def _plan_parquet(path: Path, options: PrepareOptions) -> _Plan | None:
         fmt is None or fmt == "%Y%m%d" or not _SAFE_DATE.fullmatch(fmt)
     ):
         return None
-    source = f"read_parquet({_literal(str(path))})"
+    source = f"read_parquet({_files_sql(files)})"
     return _Plan(path, sample, source, kinds, "parquet", "parquet",
-                 ingest._TWIN_OF.get(fmt) if fmt else None, list(schema.names))
+                 ingest._TWIN_OF.get(fmt) if fmt else None, list(schema.names), files=files)
 
 
 def _parquet_kind(dtype: pa.DataType) -> str | None:
@@ -831,14 +908,19 @@ def _rules(sample: Ingested, counts: dict[str, int], examples: dict) -> list[Rul
 
 def _batches(plan: _Plan):
     """The file's rows in order as pandas frames of raw values, as the general path reads them."""
+    for path in plan.files:
+        yield from _file_batches(plan, path)
+
+
+def _file_batches(plan: _Plan, path: Path):
     if plan.file_format == "parquet":
-        parquet = pq.ParquetFile(plan.path)
+        parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=_DETAIL_BATCH):
             yield pa.Table.from_batches([batch]).to_pandas()
         return
     names = plan.names
     reader = pacsv.open_csv(
-        plan.path,
+        path,
         read_options=pacsv.ReadOptions(
             column_names=names, skip_rows=1, block_size=_DETAIL_BATCH * 16,
             encoding="latin1" if plan.encoding == "latin-1" else "utf8",

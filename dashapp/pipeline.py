@@ -195,22 +195,75 @@ def prepare_file(path: str | Path, options: PrepareOptions | None = None) -> Pre
 def prepare_path(
     path: str | Path, options: PrepareOptions | None = None, *, min_bytes: int | None = None
 ) -> Prepared:
-    """:func:`prepare` on a file on disk, through DuckDB when the file is large.
+    """:func:`prepare` on a file or folder on disk, through DuckDB when the data is large.
 
     Past ``min_bytes`` (default :data:`dashapp.fastpath.FAST_MIN_BYTES`) a transaction log
     that DuckDB can read exactly is read, cleaned and aggregated there
     (:func:`dashapp.fastpath.prepare_fast`); any other file takes :func:`prepare_file`.
     Both give the same customers and cleaning report.
+
+    A folder of CSV (or of Parquet) files with the same columns is one table: its files in
+    the order of their paths (:func:`dashapp.fastpath.folder_files`). DuckDB reads it out
+    of core; where the fast path cannot, the files are joined in memory and read as one.
     """
-    from dashapp.fastpath import FAST_MIN_BYTES, prepare_fast
+    from dashapp.fastpath import FAST_MIN_BYTES, folder_files, prepare_fast
 
     path = Path(path)
     threshold = FAST_MIN_BYTES if min_bytes is None else min_bytes
-    if path.stat().st_size >= threshold:
+    files = folder_files(path)[1] if path.is_dir() else (path,)
+    if sum(f.stat().st_size for f in files) >= threshold:
         prepared = prepare_fast(path, options)
         if prepared is not None:
             return prepared
+    if path.is_dir():
+        return _prepare_folder(path, options)
     return prepare_file(path, options)
+
+
+def _prepare_folder(folder: Path, options: PrepareOptions | None) -> Prepared:
+    """The general path on a folder's files joined into one (the fast path's fallback)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dashapp.errors import IngestError, TooLargeError
+    from dashapp.fastpath import folder_files
+
+    options = options or PrepareOptions()
+    kind, files = folder_files(folder)
+    size = sum(f.stat().st_size for f in files)
+    if size > options.limits.max_bytes:
+        raise TooLargeError(
+            f"Folder {folder.name!r} holds {size / 1_048_576:.1f} MB; the limit is "
+            f"{options.limits.max_bytes / 1_048_576:.0f} MB (PERSONA_MAX_UPLOAD_MB)."
+        )
+    if kind == "parquet":
+        try:
+            tables = [pq.read_table(f) for f in files]
+            joined = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise IngestError(
+                f"The Parquet files in {folder.name!r} do not share one set of columns "
+                f"({exc}).") from None
+        buffer = io.BytesIO()
+        pq.write_table(joined, buffer)
+        return prepare(buffer.getvalue(), files[0].name, options)
+    parts, header = [], None
+    for path in files:
+        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        first, newline, rest = data.partition(b"\n")
+        if header is None:
+            header = first.rstrip(b"\r")
+            parts.append(data if data.endswith(b"\n") else data + b"\n")
+        elif first.rstrip(b"\r") != header:
+            raise IngestError(
+                f"{path.relative_to(folder).as_posix()!r} has other columns than "
+                f"{files[0].relative_to(folder).as_posix()!r}; every file in a folder needs "
+                "the same header line.")
+        elif rest:
+            parts.append(rest if rest.endswith(b"\n") else rest + b"\n")
+    return prepare(b"".join(parts), files[0].name, options)
 
 
 def run(

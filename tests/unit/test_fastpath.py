@@ -266,3 +266,85 @@ def test_fast017_the_stripped_characters_are_pythons():
 
     assert set(_WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
     assert pd.Series(["x" + _WHITESPACE], dtype="string").str.strip()[0] == "x"
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _split_lines(data: bytes, parts: int) -> list[bytes]:
+    """A CSV's bytes cut into ``parts`` files, each with the header line."""
+    header, _, body = data.partition(b"\n")
+    lines = body.splitlines(keepends=True)
+    step = -(-len(lines) // parts)
+    return [header + b"\n" + b"".join(lines[i:i + step]) for i in range(0, len(lines), step)]
+
+
+def _same_data(a, b) -> None:
+    """Same customers and cleaning report; the content hash names the source, so it differs."""
+    pd.testing.assert_frame_equal(a.customers, b.customers)
+    assert a.report == b.report
+    assert a.cuts == b.cuts and a.reference_date == b.reference_date
+    assert a.ingested.mapping == b.ingested.mapping
+    assert a.ingested.bad_values == b.ingested.bad_values
+
+
+def test_fast018_csv_folder_equals_the_whole_file(shared_data, tmp_path):
+    whole = shared_data / "online_retail" / "online_retail_sample_20000.csv"
+    folder = tmp_path / "exports"
+    (folder / "2011").mkdir(parents=True)
+    parts = _split_lines(whole.read_bytes(), 3)
+    (folder / "2010-12.csv").write_bytes(parts[0])
+    (folder / "2011" / "a.csv").write_bytes(parts[1])
+    (folder / "2011" / "b.csv").write_bytes(parts[2])
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / ".notes.csv").write_bytes(b"not,data\n")
+    options = PrepareOptions(mapping={"country": ""}, limits=LENIENT)
+    fast = prepare_fast(folder, options)
+    assert fast is not None
+    general = prepare_file(whole, options)
+    _same_data(fast, general)
+    assert fast.report.rows_read == general.report.rows_read == 20_000
+    # With Country the fast path refuses, and the files are joined and read as one.
+    joined = prepare_path(folder, PrepareOptions(limits=LENIENT), min_bytes=0)
+    _same_data(joined, prepare_file(whole, PrepareOptions(limits=LENIENT)))
+    assert "country" in joined.customers.columns
+
+
+def test_fast019_parquet_folder_equals_one_file(tmp_path):
+    from benchmarks.generate import ensure
+
+    dataset = ensure(20_000, tmp_path)
+    table = pq.read_table(dataset.parquet)
+    folder = tmp_path / "lake"
+    for i, start in enumerate(range(0, table.num_rows, 7_000)):
+        part = folder / f"part={i}"
+        part.mkdir(parents=True)
+        pq.write_table(table.slice(start, 7_000), part / "data.parquet")
+    options = PrepareOptions(limits=LENIENT)
+    fast = prepare_fast(folder, options)
+    assert fast is not None
+    single = prepare_file(dataset.parquet, options)
+    _same_data(fast, single)
+    _same_data(prepare_path(folder, options, min_bytes=1 << 40), single)
+
+
+def test_fast020_folders_that_are_not_one_table_are_refused(tmp_path):
+    from dashapp.errors import IngestError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(IngestError, match="holds no CSV"):
+        prepare_path(empty)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.csv").write_text(EDGES)
+    pq.write_table(pa.table({"x": [1]}), mixed / "b.parquet")
+    with pytest.raises(IngestError, match="mixes CSV and Parquet"):
+        prepare_path(mixed)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.csv").write_text(EDGES)
+    (other / "b.csv").write_text(EDGES.replace("invoice,", "order,", 1))
+    assert prepare_fast(other, PrepareOptions(limits=LENIENT)) is None
+    with pytest.raises(IngestError, match="'b.csv' has other columns than 'a.csv'"):
+        prepare_path(other, PrepareOptions(limits=LENIENT), min_bytes=0)
