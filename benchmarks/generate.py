@@ -133,6 +133,16 @@ def ensure(lines: int, data_dir: Path, seed: int = 0) -> Dataset:
     return dataset
 
 
+def ensure_parquet(lines: int, data_dir: Path, seed: int = 0) -> Path:
+    """The Parquet file alone (the scale run reads Parquet; a 100M-line CSV is 4 GB)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"transactions_{size_label(lines)}_seed{seed}_v{VERSION}.parquet"
+    if not path.exists():
+        table = transactions(lines, seed)
+        _atomic(path, lambda p: pq.write_table(table, p, row_group_size=1_000_000))
+    return path
+
+
 def _write_csv(table: pa.Table, path: Path) -> None:
     # Arrow quotes header names; a shop's export does not.
     with open(path, "wb") as out:

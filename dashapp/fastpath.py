@@ -523,7 +523,10 @@ def _scan(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool = False) -> _
         return None
 
 
-def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Scan | None:
+def _scan_once(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool, split: bool = False
+) -> _Scan | None:
+    """The query; ``split`` groups lines by their state too (see ``l1`` below)."""
     sample = plan.sample
     roles = sample.mapping
     kinds = plan.kinds
@@ -629,11 +632,21 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
         f"+ 8 * CAST({early} AS INTEGER) + 16 * CAST({nonfinite} AS INTEGER) END"
     )
     purchase = "flag = 0 AND NOT cancelled"
+    # Lines are grouped by customer and order. A group whose lines do not all share one
+    # state (a bad or negative line inside an order) needs its lines apart by state; that
+    # is rare, and grouping by a third key always would cost a quarter more, so such a
+    # group is marked (state -1) and the query runs again with ``split``.
+    if split:
+        l1 = (f"l1 AS (SELECT c, {key} AS okey, {state} AS state, {', '.join(aggregates)} "
+              "FROM line GROUP BY c, okey, state)")
+    else:
+        l1 = (f"l1 AS (SELECT c, okey, CASE WHEN bit_or(st) = bit_and(st) THEN bit_or(st) "
+              f"ELSE -1 END AS state, {', '.join(aggregates)} "
+              f"FROM (SELECT *, {key} AS okey, {state} AS st FROM line) GROUP BY c, okey)")
     query = f"""
         WITH read AS (SELECT {', '.join(line)} FROM {plan.source}),
         line AS (SELECT *, hash({', '.join(hashed)}) AS h FROM read),
-        l1 AS (SELECT c, {key} AS okey, {state} AS state, {', '.join(aggregates)}
-               FROM line GROUP BY c, okey, state),
+        {l1},
         {groups},
         flagged AS (SELECT *, {flag} AS flag, {cancelled} AS cancelled FROM typed),
         final AS (
@@ -651,15 +664,33 @@ def _scan_once(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool) -> _Sca
                    AS monetary,
                CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
                {', max(top_day) AS top_day' if ambiguous else ''}
-        FROM final GROUP BY cid, category ORDER BY cid
+        FROM final GROUP BY cid, category
     """
-    out = con.execute(query).df()
-    categories = out.loc[out["category"].notna(), ["category", "n", "dups"]]
-    known = _one_row_per_customer(out.loc[out["customer_id"].notna()], ambiguous)
+    # A customer whose groups fell in several categories has several rows; DuckDB combines
+    # them on the (small) result, and sums the categories' lines for the report.
+    con.register("per_category", con.sql(query).to_arrow_table())
+    try:
+        categories = con.execute(
+            "SELECT category, sum(n) AS n FROM per_category WHERE category IS NOT NULL "
+            "GROUP BY category").df()
+        lines = con.execute("SELECT sum(n) FROM per_category").fetchall()[0][0]
+        known = con.execute(f"""
+            SELECT customer_id, max(last_p) AS last_p, max(latest) AS latest,
+                   min(first_p) AS first_p, min(first_k) AS first_k,
+                   CAST(sum(frequency) AS BIGINT) AS frequency, sum(monetary) AS monetary,
+                   CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
+                   {', max(top_day) AS top_day' if ambiguous else ''}
+            FROM per_category WHERE customer_id IS NOT NULL
+            GROUP BY customer_id ORDER BY customer_id
+        """).df()
+    finally:
+        con.unregister("per_category")
+    if not split and (categories["category"] < 0).any():
+        return _scan_once(con, plan, merge, split=True)
     totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
-    totals["n"] = int(out["n"].sum())
+    totals["n"] = int(lines or 0)
     if not merge and totals["changed"]:
-        return _scan_once(con, plan, merge=True)
+        return _scan_once(con, plan, merge=True, split=split)
     totals["kept"] = totals["n"] - totals["missing_id"] - totals["bad_date"] - totals["bad_amount"]
     totals["dups"] = int(known["dups"].sum())
     totals["top_day"] = int(known["top_day"].max()) if ambiguous else 0
@@ -698,7 +729,7 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
                     WHERE {column} IS NOT NULL AND {parse} IS NULL))
     """
     try:
-        found = con.execute(query).fetchone()
+        found = con.execute(query).fetchall()[0]
     except duckdb.Error:
         return False
     tokens, recovered = int(found[0]), int(found[1])
@@ -708,29 +739,6 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
     if extra:
         totals["twin_only"] = int(found[2])
     return True
-
-
-def _one_row_per_customer(rows: pd.DataFrame, ambiguous: bool) -> pd.DataFrame:
-    """Customers whose groups fell in several categories, combined into one row each.
-
-    ``rows`` is sorted by customer, so a customer's rows are adjacent; most customers have
-    one, and only the others are grouped.
-    """
-    ids = rows["customer_id"]
-    repeated = ids.duplicated(keep=False).to_numpy()
-    if not repeated.any():
-        return rows
-    how = {"last_p": "max", "latest": "max", "first_p": "min", "first_k": "min",
-           "frequency": "sum", "monetary": "sum", "n": "sum", "dups": "sum"}
-    if ambiguous:
-        how["top_day"] = "max"
-    combined = rows.loc[repeated].groupby("customer_id", sort=False).agg(how)
-    first = rows.loc[~ids.duplicated(keep="first").to_numpy()].copy()
-    at = first["customer_id"].isin(combined.index).to_numpy()
-    picked = combined.loc[first.loc[at, "customer_id"]]
-    for column in how:
-        first.loc[at, column] = picked[column].to_numpy()
-    return first
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:

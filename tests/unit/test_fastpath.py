@@ -348,3 +348,40 @@ def test_fast020_folders_that_are_not_one_table_are_refused(tmp_path):
     assert prepare_fast(other, PrepareOptions(limits=LENIENT)) is None
     with pytest.raises(IngestError, match="'b.csv' has other columns than 'a.csv'"):
         prepare_path(other, PrepareOptions(limits=LENIENT), min_bytes=0)
+
+
+def test_fast021_orders_mixing_good_and_bad_lines_are_split_by_state(tmp_path, monkeypatch):
+    # Order 2001 holds a purchase, a return line and a line without an amount; 2002 a
+    # purchase and an impossible date. Such orders are grouped again line state by line
+    # state, and the result is the general path's.
+    import dashapp.fastpath as fastpath
+
+    text = ("invoice,customer,date,amount\n"
+            "2001,A1,01/05/2024 10:00,10.00\n2001,A1,01/05/2024 10:00,-4.00\n"
+            "2001,A1,01/05/2024 10:00,\n2002,B2,02/30/2024 10:00,3.00\n"
+            "2002,B2,02/01/2024 10:00,3.00\n2003,B2,02/02/2024 10:00,5.00\n"
+            "2004,C3,03/01/2024 09:00,7.50\n2004,C3,03/01/2024 09:00,7.50\n")
+    text += "".join(f"{3000 + i},D{i % 4},04/{i + 1:02d}/2024 12:00,{i + 1}.25\n"
+                    for i in range(20))
+    path = tmp_path / "mixed.csv"
+    path.write_text(text)
+    calls = []
+    real = fastpath._scan_once
+
+    def spy(con, plan, merge, split=False):
+        calls.append(split)
+        return real(con, plan, merge, split)
+
+    monkeypatch.setattr(fastpath, "_scan_once", spy)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert calls[-2:] == [False, True]
+    customers = fast.customers.set_index("customer_id")
+    assert customers.loc["A1", "monetary"] == 6.0 and customers.loc["A1", "frequency"] == 1
+    assert customers.loc["B2", "frequency"] == 2
+    # A clean log needs one query only.
+    calls.clear()
+    clean = tmp_path / "clean.csv"
+    clean.write_text("invoice,customer,date,amount\n" + text.split("\n", 9)[-1])
+    _assert_same(*_both(clean))
+    assert calls == [False]
