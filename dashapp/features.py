@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dashapp.rfm_segments import CODE_TO_SEGMENT
 
@@ -172,6 +173,19 @@ def _upper_edges(values: pd.Series, bins: np.ndarray) -> tuple[float, ...]:
     return tuple(edges)
 
 
+def _strictly_increasing(ids: pd.Series) -> bool:
+    """Sorted with no repeats: each id above the one before (as strings when they are)."""
+    if not ids.is_monotonic_increasing:
+        return False
+    if len(ids) < 2:
+        return True
+    if ids.hasnans or not (ids.dtype == "str" or isinstance(ids.dtype, pd.ArrowDtype)):
+        return ids.is_unique
+    # Neighbours compared in Arrow: a hash of every id (is_unique) costs several times more.
+    values = pa.array(ids)
+    return bool(pc.all(pc.not_equal(values[1:], values[:-1])).as_py())
+
+
 def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
     """Score recency, frequency and monetary 1-5 by quintiles (5 = best; recency reversed).
 
@@ -191,7 +205,7 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
     # Rank "first" follows row order, so sort by id first to make ties deterministic.
     ids = customers["customer_id"]
     # rfm() returns customers sorted by id already; checking is cheaper than sorting again.
-    ordered = customers if ids.is_monotonic_increasing and ids.is_unique else (
+    ordered = customers if _strictly_increasing(ids) else (
         customers.sort_values("customer_id", kind="stable"))
     goodness = {
         "recency": -ordered["recency"].astype("float64"),
