@@ -96,11 +96,14 @@ def _warm(path: Path) -> None:
             pass
 
 
-def bench_size(lines: int, rounds: int, data_dir: Path, out: Path, seed: int) -> SizeResult:
+def bench_size(lines: int, rounds: int, data_dir: Path, out: Path, seed: int,
+               duckdb_memory: str | None = None) -> SizeResult:
     dataset = ensure(lines, data_dir, seed)
     work = out / f"work-{size_label(lines)}"
     work.mkdir(parents=True, exist_ok=True)
     env = _environment()
+    if duckdb_memory:
+        env["PERSONA_DUCKDB_MEMORY"] = duckdb_memory
     for path in (dataset.csv, dataset.parquet):
         _warm(path)
     result = SizeResult(lines)
@@ -238,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA,
                         help=f"where generated logs are cached (default: {DEFAULT_DATA})")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    parser.add_argument("--duckdb-memory", default=None,
+                        help="PERSONA_DUCKDB_MEMORY for our runs, e.g. 300MB (default: DuckDB's)")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -245,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for lines in sizes:
         print(f"{size_label(lines)} lines: {args.rounds} rounds", flush=True)
-        results.append(bench_size(lines, args.rounds, args.data_dir, args.out, args.seed))
+        results.append(bench_size(lines, args.rounds, args.data_dir, args.out, args.seed,
+                                  args.duckdb_memory))
     text = report(results, command.strip())
     (args.out / "results.md").write_text(text)
     (args.out / "results.json").write_text(json.dumps(

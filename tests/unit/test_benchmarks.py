@@ -90,3 +90,20 @@ def test_bench007_baseline_and_ours_agree_on_a_small_log(tmp_path):
     out = tmp_path / "ours.csv"
     prepared.customers.to_csv(out, index=False)
     assert compare(base, read_rfm(out)).ok
+
+
+def test_bench008_scale_run_segments_a_parquet_log_in_a_fresh_process(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from benchmarks import scale
+    from benchmarks.generate import ensure_parquet
+
+    path = ensure_parquet(4_000, tmp_path)
+    assert pq.read_table(path).equals(transactions(4_000))
+    assert scale.main(["--lines", "4000", "--data", str(tmp_path),
+                       "--duckdb-memory", "100MB"]) == 0
+    row = capsys.readouterr().out.splitlines()[0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "4k" and cells[2] == "200" and cells[3] == "100MB"
+    assert float(cells[4].removesuffix(" s")) > 0
+    assert float(cells[5].removesuffix(" MB").replace(",", "")) > 50
