@@ -49,6 +49,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -666,25 +667,14 @@ def _scan_once(
                {', max(top_day) AS top_day' if ambiguous else ''}
         FROM final GROUP BY cid, category
     """
-    # A customer whose groups fell in several categories has several rows; DuckDB combines
-    # them on the (small) result, and sums the categories' lines for the report.
-    con.register("per_category", con.sql(query).to_arrow_table())
-    try:
-        categories = con.execute(
-            "SELECT category, sum(n) AS n FROM per_category WHERE category IS NOT NULL "
-            "GROUP BY category").df()
-        lines = con.execute("SELECT sum(n) FROM per_category").fetchall()[0][0]
-        known = con.execute(f"""
-            SELECT customer_id, max(last_p) AS last_p, max(latest) AS latest,
-                   min(first_p) AS first_p, min(first_k) AS first_k,
-                   CAST(sum(frequency) AS BIGINT) AS frequency, sum(monetary) AS monetary,
-                   CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
-                   {', max(top_day) AS top_day' if ambiguous else ''}
-            FROM per_category WHERE customer_id IS NOT NULL
-            GROUP BY customer_id ORDER BY customer_id
-        """).df()
-    finally:
-        con.unregister("per_category")
+    # Rows come sorted by customer, so a customer whose groups fell in several categories
+    # (few do) has neighbouring rows, combined below; the report's counts are the few rows
+    # with a category.
+    rows = con.sql(query + " ORDER BY cid").to_arrow_table().to_pandas()
+    flagged_rows = rows.loc[rows["category"].notna(), ["category", "n"]]
+    categories = flagged_rows.groupby("category", as_index=False, sort=True)["n"].sum()
+    lines = int(rows["n"].sum())
+    known = _one_row_per_customer(rows.loc[rows["customer_id"].notna()], ambiguous)
     if not split and (categories["category"] < 0).any():
         return _scan_once(con, plan, merge, split=True)
     totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
@@ -739,6 +729,29 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
     if extra:
         totals["twin_only"] = int(found[2])
     return True
+
+
+def _one_row_per_customer(rows: pd.DataFrame, ambiguous: bool) -> pd.DataFrame:
+    """One row per customer from ``rows`` sorted by customer: most customers have one row
+    already, found by comparing neighbours (no hash of every id); the others are grouped."""
+    rows = rows.reset_index(drop=True)
+    ids = pa.array(rows["customer_id"])
+    if len(rows) < 2:
+        return rows
+    same = pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
+    if not same.any():
+        return rows
+    repeated = np.zeros(len(rows), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    how = {"last_p": "max", "latest": "max", "first_p": "min", "first_k": "min",
+           "frequency": "sum", "monetary": "sum", "n": "sum", "dups": "sum"}
+    if ambiguous:
+        how["top_day"] = "max"
+    combined = rows.loc[repeated].groupby("customer_id", sort=True).agg(how).reset_index()
+    single = rows.loc[~repeated, ["customer_id", *how]]
+    joined = pd.concat([single, combined[["customer_id", *how]]], ignore_index=True)
+    return joined.sort_values("customer_id", kind="stable", ignore_index=True)
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:
