@@ -222,12 +222,19 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
         )
         edges[feature] = _upper_edges(goodness[feature], bins)
     edges["recency"] = tuple(-e for e in edges["recency"])
-    scores["rfm_code"] = (
-        scores["r_score"].astype(str) + scores["f_score"].astype(str)
-        + scores["m_score"].astype(str)
-    )
-    scores["rfm_segment"] = scores["rfm_code"].map(CODE_TO_SEGMENT)
+    # Each code and segment name taken from the 125 possible ones, instead of joining
+    # three strings per customer.
+    at = ((scores["r_score"].to_numpy() - 1) * 25 + (scores["f_score"].to_numpy() - 1) * 5
+          + scores["m_score"].to_numpy() - 1)
+    scores["rfm_code"] = pd.Series(_CODES[at], index=scores.index, dtype="str")
+    scores["rfm_segment"] = pd.Series(_CODE_SEGMENTS[at], index=scores.index, dtype="str")
     return scores, RFMCuts(**edges)
+
+
+#: The 125 score codes "111" .. "555" in order, and their named segments.
+_CODES = np.array([f"{r}{f}{m}" for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)],
+                  dtype=object)
+_CODE_SEGMENTS = np.array([CODE_TO_SEGMENT[code] for code in _CODES], dtype=object)
 
 
 def rfm_segment_of(code: str) -> str:

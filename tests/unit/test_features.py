@@ -146,3 +146,20 @@ def test_scores_with_fewer_customers_than_bins():
     assert scores["r_score"].tolist() == [5, 3]
     assert scores["m_score"].tolist() == [5, 3]
     assert all(not np.isnan(edge) for edge in cuts.monetary)
+
+
+def test_codes_and_segments_follow_the_scores_on_any_index():
+    rng = np.random.default_rng(5)
+    customers = pd.DataFrame({
+        "customer_id": [f"c{i:04d}" for i in rng.permutation(1_000)],
+        "recency": rng.integers(1, 400, 1_000),
+        "frequency": rng.integers(1, 30, 1_000),
+        "monetary": rng.lognormal(4, 1, 1_000),
+    }, index=rng.permutation(np.arange(5_000, 6_000)))
+    scores, _ = rfm_scores(customers)
+    assert scores.index.equals(customers.index)
+    joined = (scores["r_score"].astype(str) + scores["f_score"].astype(str)
+              + scores["m_score"].astype(str))
+    assert scores["rfm_code"].tolist() == joined.tolist()
+    assert scores["rfm_segment"].tolist() == [CODE_TO_SEGMENT[c] for c in joined]
+    assert scores["rfm_code"].dtype == "str" and scores["rfm_segment"].dtype == "str"
