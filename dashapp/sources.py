@@ -509,12 +509,30 @@ def _date_parts(column: sa.Column, detected: ingest.Ingested, dialect: str):
     return text, sa.func.substr(text, 1, 10), sa.or_(text.is_(None), sa.not_(text.like(shape)))
 
 
-def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingested,
-                sample: pd.DataFrame, options: PrepareOptions, label: str) -> Prepared:
-    if options.cleaning.drop_duplicates:
-        source = sa.select(table).distinct().subquery("lines")
-    else:
-        source = table
+@dataclass(frozen=True)
+class _Query:
+    """The per-customer query of a transaction log and the conditions of its rules."""
+
+    select: sa.Select
+    source: sa.FromClause
+    kept: sa.ColumnElement
+    conditions: dict[str, sa.ColumnElement]
+    contact_roles: tuple[str, ...]
+
+
+def aggregate_query(table: sa.Table, detected: ingest.Ingested, sample: pd.DataFrame,
+                    dialect: str, drop_duplicates: bool = False) -> _Query:
+    """The ``GROUP BY`` customer query of a transaction log in ``table`` (SQLAlchemy Core,
+    the same for SQLite and PostgreSQL but for the day of a timestamp).
+
+    One row per customer id (and one for lines without an id): ``lines``, ``kept``, the
+    rule counts ``bad_date``, ``bad_amount``, ``returns``, ``negative``, ``cancelled``, the
+    purchase dates ``last_buy`` / ``first_buy``, the dates of every kept line ``latest`` /
+    ``earliest``, ``frequency`` (distinct purchase orders, or order days without an order
+    id), ``monetary`` (net: returns as ``-abs(amount)``) and the largest e-mail, name or
+    country. The rules are those of :func:`dashapp.clean.clean_transactions`.
+    """
+    source = sa.select(table).distinct().subquery("lines") if drop_duplicates else table
     roles = detected.mapping
     columns = {role: source.c[column] for role, column in roles.items()}
     for role in ("amount", "quantity", "unit_price"):
@@ -522,15 +540,15 @@ def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingest
             raise ParseError(f"Column {roles[role]!r} ({role}) is {columns[role].type} in the "
                              "database; a database source needs a number column there.",
                              column=roles[role])
-    dialect = engine.dialect.name
     cid = _id_expr(columns["customer_id"], sample[roles["customer_id"]])
     when, day, bad_date = _date_parts(columns["order_date"], detected, dialect)
     if "amount" in columns:
         amount = columns["amount"]
     else:
         amount = columns["quantity"] * columns["unit_price"]
-    order = _missing_text(columns["order_id"]) if "order_id" in columns and _is_text(
-        columns["order_id"]) else columns.get("order_id")
+    order = columns.get("order_id")
+    if order is not None and _is_text(order):
+        order = _missing_text(order)
 
     missing = cid.is_(None)
     kept = sa.and_(sa.not_(missing), sa.not_(bad_date), amount.is_not(None))
@@ -544,6 +562,8 @@ def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingest
     cancelled = sa.and_(kept, cancelled)
     returned = sa.or_(negative, cancelled)
     bought = sa.and_(kept, sa.not_(returned))
+    no_date = sa.and_(sa.not_(missing), bad_date)
+    no_amount = sa.and_(sa.not_(missing), sa.not_(bad_date), amount.is_(None))
 
     def total(condition):
         return sa.func.sum(sa.case((condition, 1), else_=0))
@@ -553,9 +573,8 @@ def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingest
         cid.label("customer_id"),
         sa.func.count().label("lines"),
         total(kept).label("kept"),
-        total(sa.and_(sa.not_(missing), bad_date)).label("bad_date"),
-        total(sa.and_(sa.not_(missing), sa.not_(bad_date), amount.is_(None))).label(
-            "bad_amount"),
+        total(no_date).label("bad_date"),
+        total(no_amount).label("bad_amount"),
         total(returned).label("returns"),
         total(negative).label("negative"),
         total(cancelled).label("cancelled"),
@@ -567,39 +586,45 @@ def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingest
         sa.func.sum(sa.case((returned, -sa.func.abs(amount)), (kept, amount))).label(
             "monetary"),
     ]
-    contact_roles = [r for r in _CONTACT_ROLES if r in columns]
+    contact_roles = tuple(r for r in _CONTACT_ROLES if r in columns)
     for role in contact_roles:
         value = _missing_text(columns[role]) if _is_text(columns[role]) else columns[role]
         aggregates.append(sa.func.max(sa.case((kept, value))).label(role))
-    grouped = _frame(con.execute(sa.select(*aggregates).group_by(cid)))
-    dup_total = _duplicates(con, source, kept)
+    return _Query(sa.select(*aggregates).group_by(cid), source, kept,
+                  {"missing_customer_id": missing, "bad_order_date": no_date,
+                   "bad_amount": no_amount, "returns": returned}, contact_roles)
+
+
+def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingested,
+                sample: pd.DataFrame, options: PrepareOptions, label: str) -> Prepared:
+    dedupe = options.cleaning.drop_duplicates
+    query = aggregate_query(table, detected, sample, engine.dialect.name)
+    grouped = _frame(con.execute(query.select))
+    dup_total = _duplicates(con, query.source, query.kept)
     counts = {c: int(grouped[c].fillna(0).sum()) for c in
               ("lines", "kept", "bad_date", "bad_amount", "returns", "negative", "cancelled")}
+    missing_id = int(grouped.loc[grouped["customer_id"].isna(), "lines"].sum())
+    if dedupe:
+        # Lines without an id, date or amount are counted on every line, as clean.py does;
+        # the customers and their returns on the distinct lines.
+        query = aggregate_query(table, detected, sample, engine.dialect.name, True)
+        grouped = _frame(con.execute(query.select))
+        counts.update({c: int(grouped[c].fillna(0).sum()) for c in
+                       ("kept", "returns", "negative", "cancelled")})
     limits = options.limits
     if counts["lines"] > limits.max_rows:
         raise ingest._too_many_rows(limits)
     no_id = grouped["customer_id"].isna()
-    counts["missing_id"] = int(grouped.loc[no_id, "lines"].sum())
+    counts["missing_id"] = missing_id
     customers = grouped.loc[~no_id & (grouped["kept"] > 0)]
     if customers.empty:
         raise IngestError(f"No line of {name!r} has a customer id, a date and an amount.")
-    readable = counts["lines"] - counts["missing_id"]
-    if counts["bad_date"] > limits.max_bad_share * max(readable, 1):
-        raise ParseError(
-            f"{counts['bad_date']:,} of {readable:,} lines of {name!r} have no readable date in "
-            f"column {roles['order_date']!r}; check the column, or map another one.",
-            column=roles["order_date"])
     table_out = _customer_frame(customers, detected, name, options)
-    rules = _rules(con, table, source, detected, counts, dup_total,
-                   {"missing_customer_id": missing,
-                    "bad_order_date": sa.and_(sa.not_(missing), bad_date),
-                    "bad_amount": sa.and_(sa.not_(missing), sa.not_(bad_date),
-                                          amount.is_(None)),
-                    "returns": returned})
+    rules = _rules(con, query.source, detected, counts, dup_total, query.conditions, dedupe)
     contact = None
-    if contact_roles:
-        contact = customers[["customer_id", *contact_roles]].copy()
-        contact["customer_id"] = contact["customer_id"].astype(str)
+    if query.contact_roles:
+        contact = customers[["customer_id", *query.contact_roles]].copy()
+        contact["customer_id"] = contact["customer_id"].astype(str).to_numpy(dtype=object)
         contact = contact.sort_values("customer_id").reset_index(drop=True)
     ingested = _ingested(detected, sample, counts["lines"], label)
     digest = _digest(table_out, counts, dup_total, label)
@@ -657,16 +682,16 @@ def _customer_frame(grouped: pd.DataFrame, detected: ingest.Ingested, name: str,
         frame[["customer_id", "last_order", "first_order", "frequency", "monetary"]], reference)
 
 
-def _example_rows(con, table, source, condition) -> tuple[dict[str, str], ...]:
+def _example_rows(con, source, condition) -> tuple[dict[str, str], ...]:
     rows = con.execute(sa.select(*source.c).where(condition).limit(EXAMPLES)).mappings()
     return tuple({str(k): "" if v is None else str(v) for k, v in row.items()} for row in rows)
 
 
-def _rules(con, table, source, detected: ingest.Ingested, counts: dict, dups: int,
-           conditions: dict) -> list[RuleResult]:
+def _rules(con, source, detected: ingest.Ingested, counts: dict, dups: int,
+           conditions: dict, dedupe: bool = False) -> list[RuleResult]:
     """The line rules of :func:`dashapp.clean.clean_transactions`, from the query's counts."""
     def examples(rule: str, count: int):
-        return _example_rows(con, table, source, conditions[rule]) if count else ()
+        return _example_rows(con, source, conditions[rule]) if count else ()
 
     rules = [RuleResult(
         "missing_customer_id", "Rows without a customer id", counts["missing_id"], "dropped",
@@ -680,7 +705,7 @@ def _rules(con, table, source, detected: ingest.Ingested, counts: dict, dups: in
             f"Column {column!r}: values that are empty or do not parse.",
             examples(f"bad_{role}", counts[key])))
     rules.append(RuleResult(
-        "duplicates", "Exact duplicate lines", dups, "kept",
+        "duplicates", "Exact duplicate lines", dups, "dropped" if dedupe else "kept",
         "Identical lines (every column equal). Two identical purchases on one day are common, "
         "so they are kept unless you choose to drop them.", ()))
     rules.append(RuleResult(
@@ -714,4 +739,4 @@ def _digest(customers: pd.DataFrame, counts: dict, dups: int, label: str) -> str
 
 
 __all__ = ["Source", "SourcePolicy", "SourceError", "KINDS", "checked_source", "parse_source",
-           "read_source", "read_path", "read_url", "read_database", "fetch_url"]
+           "read_source", "read_path", "read_url", "read_database", "fetch_url", "aggregate_query"]
