@@ -297,3 +297,95 @@ def register(app: Dash, services: Services) -> None:
         return (views.dataset_line(prepared, name),
                 mapping_view(views.mapping_fields(prepared)),
                 report_view(views.report_cards(prepared)), order)
+
+    @app.callback(
+        Output(ids.CONNECT_DIALOG, "is_open"),
+        Output(ids.CONNECT_HINT, "children"),
+        Input(ids.CONNECT_SHOW, "n_clicks"),
+        Input(ids.CONNECT_CANCEL, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _connect_dialog(_show, _cancel):
+        if not clicked():
+            raise PreventUpdate
+        current_user()
+        if ctx.triggered_id != ids.CONNECT_SHOW:
+            return False, no_update
+        return True, connect_hint(services.source_policy)
+
+    @app.callback(
+        Output(ids.DATASET, "data", allow_duplicate=True),
+        Output(ids.CONNECT_ALERT, "children"),
+        Output(ids.CONNECT_DIALOG, "is_open", allow_duplicate=True),
+        Input(ids.CONNECT_GO, "n_clicks"),
+        State(ids.CONNECT_KIND, "value"),
+        State(ids.CONNECT_LOCATION, "value"),
+        State(ids.CONNECT_TABLE, "value"),
+        background=True,
+        running=[(Output(ids.CONNECT_RUNNING, "style"), {"visibility": "visible"},
+                  {"visibility": "hidden"}),
+                 (Output(ids.CONNECT_GO, "disabled"), True, False)],
+        prevent_initial_call=True,
+    )
+    def _connect(clicks, kind, location, table):
+        if not clicks:
+            raise PreventUpdate
+        try:
+            user = current_user()
+            store = connect_source(services, user, kind, location, table)
+        except PersonaError as err:
+            return no_update, alert(str(err)), True
+        except Exception as err:  # a bug must not leave a traceback in the browser
+            log.exception("connecting a source failed")
+            return no_update, alert(f"Connecting failed ({type(err).__name__}); nothing was "
+                                    "stored."), True
+        return store, None, False
+
+    @app.callback(
+        Output(ids.DATASET, "data", allow_duplicate=True),
+        Output(ids.REFRESH_ALERT, "children"),
+        Input(ids.REFRESH, "n_clicks"),
+        State(ids.DATASET, "data"),
+        background=True,
+        running=[(Output(ids.REFRESH, "disabled"), True, False)],
+        prevent_initial_call=True,
+    )
+    def _refresh(clicks, current):
+        if not clicks:
+            raise PreventUpdate
+        try:
+            if not isinstance(current, dict) or "dataset" not in current:
+                raise PersonaError(NO_DATASET)
+            info = services.refresh_source(current_user(), current["dataset"])
+        except PersonaError as err:
+            return no_update, alert(str(err))
+        except Exception as err:
+            log.exception("refreshing a source failed")
+            return no_update, alert(f"Refreshing failed ({type(err).__name__}); the dataset "
+                                    "is as it was.")
+        store = {**store_of(info), "refreshed": info.content_hash}
+        return store, alert(f"Read {info.name} again: {info.rows:,} rows.", "success")
+
+
+def connect_source(services: Services, user_id: int, kind: object, location: object,
+                   table: object) -> dict:
+    """The dataset store after connecting to a source (checked on the server: the browser
+    can send any kind, path or URL)."""
+    info = services.add_source(user_id, kind, location, table if kind == "database" else None)
+    return open_dataset(services, user_id, info)
+
+
+def connect_hint(policy) -> list:
+    """What this server allows, in the dialog (never a connection's URL: it may hold a
+    password)."""
+    roots = ", ".join(str(r) for r in policy.roots or ()) or None
+    names = ", ".join(sorted(policy.connections)) or None
+    return [
+        html.Div(f"Server paths: under {roots}." if roots else
+                 "Server paths are turned off (PERSONA_SOURCE_ROOTS)."),
+        html.Div(f"URLs: on, up to {policy.url_max_bytes / 2**20:,.0f} MB." if policy.urls
+                 else "URLs are turned off (PERSONA_SOURCE_URLS)."),
+        html.Div(f"Database connections: {names}; or sqlite:///FILE under the server paths."
+                 if names else "Database: sqlite:///FILE under the server paths; named "
+                 "connections come from PERSONA_SOURCES."),
+    ]

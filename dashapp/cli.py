@@ -1,4 +1,4 @@
-"""Command line: ``python -m dashapp segment|rfm INPUT ...`` and the admin commands
+"""Command line: ``python -m dashapp segment|rfm INPUT|--source SOURCE ...`` and the admin commands
 ``users create|delete EMAIL`` and ``tokens create EMAIL``; bad input exits 2 with one line."""
 
 from __future__ import annotations
@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("input", help="CSV, TSV, TXT, XLSX, Parquet or JSON file")
+        sub.add_argument("input", nargs="?",
+                         help="CSV, TSV, TXT, XLSX, Parquet or JSON file")
+        sub.add_argument("--source", metavar="SOURCE",
+                         help="instead of INPUT: a file or folder of CSV or Parquet files, an "
+                              "http(s) URL, or a database URL (sqlite:///FILE, "
+                              "postgresql://...) with --table; PERSONA_SOURCE_* caps apply")
+        sub.add_argument("--table", help="the table or view of a --source database")
         sub.add_argument("--map", action="append", default=[], metavar="ROLE=COLUMN",
                          help=f"column for a role; roles: {', '.join(TRANSACTION_ROLES)}")
         sub.add_argument("--shape", choices=("transactions", "customers"))
@@ -141,10 +147,16 @@ def _tokens(args: argparse.Namespace) -> str:
 
 def _prepare(args: argparse.Namespace):
     from dashapp.pipeline import PrepareOptions, prepare_path
+    from dashapp.settings import Settings
 
-    path = Path(args.input)
-    if not path.is_file():
-        raise UsageError(f"no such file: {args.input}")
+    if (args.input is None) == (args.source is None):
+        raise UsageError("give either an INPUT file or --source SOURCE")
+    if args.table and args.source is None:
+        raise UsageError("--table goes with --source DATABASE_URL")
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     options = PrepareOptions(
         mapping=_mapping(args.map) or None,
         shape=args.shape,
@@ -153,7 +165,16 @@ def _prepare(args: argparse.Namespace):
         cleaning=CleaningOptions(
             drop_duplicates=args.drop_duplicates, outliers=args.outliers, missing=args.missing
         ),
+        limits=settings.limits if args.source is None else settings.source_limits,
     )
+    if args.source is not None:
+        from dashapp.sources import SourcePolicy, parse_source, read_source
+
+        source = parse_source(args.source, args.table)
+        return read_source(source, options, SourcePolicy.for_cli(settings))
+    path = Path(args.input)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.input}")
     return prepare_path(path, options)
 
 

@@ -28,8 +28,10 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from dashapp import ingest
+from dashapp.clean import CleaningReport, RuleResult
 from dashapp.db import Database, Dataset, aware, new_id, utcnow
 from dashapp.errors import EmptyFileError, PersonaError, TooLargeError
+from dashapp.features import RFMCuts
 from dashapp.pipeline import Prepared, PrepareOptions, content_hash, prepare
 from dashapp.samples import SAMPLES
 from dashapp.settings import Limits
@@ -212,6 +214,14 @@ class DatasetStore:
     def path(self, user_id: int, dataset_id: str) -> Path:
         return self.user_dir(user_id) / "datasets" / f"{check_dataset_id(dataset_id)}.parquet"
 
+    def source_path(self, user_id: int, dataset_id: str) -> Path:
+        """The sidecar of a dataset read from a source: the source and how it was prepared.
+
+        A sidecar file rather than a database column: instance databases made by
+        ``create_all`` before sources existed have no such column.
+        """
+        return self.path(user_id, dataset_id).with_suffix(".source.json")
+
     def cache_dir(self, user_id: int, dataset_id: str) -> Path:
         """The folder of this dataset's cached preparations and analyses."""
         return self.user_dir(user_id) / "cache" / check_dataset_id(dataset_id)
@@ -294,7 +304,7 @@ class DatasetStore:
         return self.add(user_id, found.read_bytes(), found.filename)
 
     def _insert(self, user_id: int, stored: bytes, row: Dataset) -> tuple[DatasetInfo, bool]:
-        row.id = new_id()
+        row.id = row.id or new_id()
         target = self.path(user_id, row.id)
         part = _write_atomic(target, stored)
         try:
@@ -344,8 +354,83 @@ class DatasetStore:
             info = DatasetInfo.of(row)
             s.delete(row)
         self.path(user_id, dataset_id).unlink(missing_ok=True)
+        self.source_path(user_id, dataset_id).unlink(missing_ok=True)
         shutil.rmtree(self.cache_dir(user_id, dataset_id), ignore_errors=True)
         return info
+
+    # ---- sources ---------------------------------------------------------------------------
+
+    def source_of(self, user_id: int, dataset_id: object) -> dict | None:
+        """The source description (``kind``, ``location``, ``table``) of the user's dataset,
+        or ``None`` for an upload or a sample."""
+        info = self.get(user_id, dataset_id)
+        try:
+            data = json.loads(self.source_path(user_id, info.id).read_text())
+        except FileNotFoundError:
+            return None
+        return data["source"]
+
+    def add_source(self, user_id: int, source: dict, prepared: Prepared,
+                   name: str) -> Added:
+        """Store a source's prepared customers (not its lines) as the user's dataset.
+
+        ``<id>.parquet`` holds the customer table, ``<id>.source.json`` the source and the
+        rest of the :class:`Prepared` (report, detection, RFM cuts, reference date), so the
+        dataset opens without reading the source again. The same content already stored is
+        found again, as an upload is.
+        """
+        check_user_id(user_id)
+        found = self.find(user_id, prepared.content_hash)
+        if found is not None and self.source_of(user_id, found.id) is not None:
+            return Added(self.touch(user_id, found.id), False, None)
+        stored = _parquet_bytes(pa.Table.from_pandas(prepared.customers, preserve_index=False))
+        row = Dataset(user_id=user_id, name=check_name(name),
+                      filename=_display_filename(name), content_hash=prepared.content_hash,
+                      rows=prepared.report.rows_read, size_bytes=len(stored))
+        row.id = new_id()
+        sidecar = _write_atomic(self.source_path(user_id, row.id),
+                                _sidecar(source, prepared).encode())
+        os.replace(sidecar, self.source_path(user_id, row.id))
+        try:
+            info, created = self._insert(user_id, stored, row)
+        finally:
+            if not (self.path(user_id, row.id).exists()):
+                self.source_path(user_id, row.id).unlink(missing_ok=True)
+        return Added(info, created, prepared if created else None)
+
+    def replace_source(self, user_id: int, dataset_id: str, prepared: Prepared) -> DatasetInfo:
+        """The dataset's prepared customers read again from its source (a refresh)."""
+        source = self.source_of(user_id, dataset_id)
+        if source is None:
+            raise PersonaError("Only datasets connected to a source can be refreshed.")
+        stored = _parquet_bytes(pa.Table.from_pandas(prepared.customers, preserve_index=False))
+        target = self.path(user_id, dataset_id)
+        part = _write_atomic(target, stored)
+        side = _write_atomic(self.source_path(user_id, dataset_id),
+                             _sidecar(source, prepared).encode())
+        try:
+            def apply(row: Dataset) -> None:
+                row.content_hash = prepared.content_hash
+                row.rows = prepared.report.rows_read
+                row.size_bytes = len(stored)
+                os.replace(part, target)
+                os.replace(side, self.source_path(user_id, dataset_id))
+            updated = self._update(user_id, dataset_id, apply)
+        finally:
+            part.unlink(missing_ok=True)
+            side.unlink(missing_ok=True)
+        shutil.rmtree(self.cache_dir(user_id, dataset_id), ignore_errors=True)
+        return updated
+
+    def source_prepared(self, user_id: int, dataset_id: object) -> Prepared:
+        """The :class:`Prepared` a source dataset was stored with."""
+        info = self.get(user_id, dataset_id)
+        try:
+            data = json.loads(self.source_path(user_id, info.id).read_text())
+            customers = pq.read_table(self.path(user_id, info.id)).to_pandas()
+        except FileNotFoundError:
+            raise DatasetMissingError() from None
+        return _prepared_of(data["prepared"], customers)
 
     def append_customers(self, user_id: int, dataset_id: str,
                          rows: Sequence[dict[str, object]]) -> DatasetInfo:
@@ -362,6 +447,9 @@ class DatasetStore:
             No rows or more than APPEND_MAX, an unknown column, a value that is not a
             finite number, text, a boolean or empty, or a table that no longer reads.
         """
+        if self.source_of(user_id, dataset_id) is not None:
+            raise PersonaError("This dataset is read from a source (a server path, URL or "
+                               "database): add the rows there and refresh it.")
         data, info = self.read_bytes(user_id, dataset_id)
         table = pq.read_table(io.BytesIO(data))
         new = _rows_table(rows, table.schema)
@@ -395,6 +483,67 @@ class DatasetStore:
     def delete_user_files(self, user_id: int) -> None:
         """Every file of the user (their rows go by the database's cascade)."""
         shutil.rmtree(self.user_dir(user_id), ignore_errors=True)
+
+
+def _sidecar(source: dict, prepared: Prepared) -> str:
+    ing = prepared.ingested
+    ingested = {
+        "shape": ing.shape, "mapping": dict(ing.mapping), "encoding": ing.encoding,
+        "file_format": ing.file_format, "delimiter": ing.delimiter, "decimal": ing.decimal,
+        "date_format": ing.date_format, "date_ambiguous": ing.date_ambiguous,
+        "dayfirst": ing.dayfirst, "attributes": list(ing.attributes),
+        "categoricals": list(ing.categoricals),
+        "bad_values": {c: [list(v) for v in vs] for c, vs in ing.bad_values.items()},
+        "notices": list(ing.notices), "id_synthesized": ing.id_synthesized,
+        "columns": [str(c) for c in ing.table.columns],
+        "dtypes": [str(d) for d in ing.table.dtypes],
+    }
+    return json.dumps({
+        "version": 1,
+        "source": source,
+        "prepared": {
+            "ingested": ingested,
+            "report": prepared.report.to_dict(),
+            "numeric_features": list(prepared.numeric_features),
+            "default_features": list(prepared.default_features),
+            "cuts": None if prepared.cuts is None else prepared.cuts.to_dict(),
+            "content_hash": prepared.content_hash,
+            "reference_date": (None if prepared.reference_date is None
+                               else prepared.reference_date.isoformat()),
+        },
+    }, default=str)
+
+
+def _empty_column(dtype: str) -> pd.Series:
+    try:
+        return pd.Series(dtype=dtype)
+    except (TypeError, ValueError):
+        return pd.Series(dtype=object)
+
+
+def _prepared_of(data: dict, customers: pd.DataFrame) -> Prepared:
+    ing = dict(data["ingested"])
+    table = pd.DataFrame({c: _empty_column(d) for c, d in zip(ing.pop("columns"),
+                                                              ing.pop("dtypes"))})
+    ing["attributes"] = tuple(ing["attributes"])
+    ing["categoricals"] = tuple(ing["categoricals"])
+    ing["notices"] = tuple(ing["notices"])
+    ing["bad_values"] = {c: [(int(r), str(v)) for r, v in vs]
+                         for c, vs in ing["bad_values"].items()}
+    report = dict(data["report"])
+    report["rules"] = tuple(
+        RuleResult(**{**r, "examples": tuple(r["examples"])}) for r in report["rules"])
+    reference = data["reference_date"]
+    return Prepared(
+        ingested=ingest.Ingested(table=table, **ing),
+        customers=customers,
+        report=CleaningReport(**report),
+        numeric_features=tuple(data["numeric_features"]),
+        default_features=tuple(data["default_features"]),
+        cuts=None if data["cuts"] is None else RFMCuts.from_dict(data["cuts"]),
+        content_hash=data["content_hash"],
+        reference_date=None if reference is None else pd.Timestamp(reference),
+    )
 
 
 def _cell(column: str, value: object, kind: pa.DataType) -> object:

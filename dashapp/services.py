@@ -297,6 +297,8 @@ class Services:
         mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
 
         def compute() -> Prepared:
+            if self.datasets.source_of(user_id, info.id) is not None:
+                return self._light(self._source_prepared(user_id, info, mapping, dayfirst), info)
             data, _ = self.datasets.read_bytes(user_id, info.id)
             prepared = prepare(data, info.filename,
                                PrepareOptions(mapping=mapping, dayfirst=dayfirst,
@@ -371,3 +373,60 @@ class Services:
             found = self._store(user_id, info.id, digest, views.grid_frame(prepared, analysis),
                                 disk=False)
         return found
+
+    # ---- sources (server paths, URLs, databases) -----------------------------------------
+
+    @property
+    def source_policy(self):
+        """What this app's users may connect to (PERSONA_SOURCE_* settings)."""
+        from dashapp.sources import SourcePolicy
+
+        return SourcePolicy.for_app(self.settings)
+
+    def add_source(self, user_id: int, kind: object, location: object,
+                   table: object = None) -> DatasetInfo:
+        """Read a source the policy allows and store its customers as the user's dataset.
+
+        Raises PersonaError (not allowed, unreachable, no such table, missing columns, ...)
+        before anything is stored.
+        """
+        from dashapp.sources import checked_source, read_source
+
+        check_user_id(user_id)
+        source = checked_source(kind, location, table)
+        with self._compute_guard():
+            prepared = read_source(source, PrepareOptions(limits=self.settings.source_limits),
+                                   self.source_policy)
+        added = self.datasets.add_source(user_id, source.to_dict(), prepared, source.label())
+        if added.prepared is not None:
+            self._store(user_id, added.info.id, self._prepared_key(added.info, None, None),
+                        self._light(added.prepared, added.info))
+        return added.info
+
+    def refresh_source(self, user_id: int, dataset_id: object) -> DatasetInfo:
+        """Read a source dataset again (with its remembered mapping); its results are reset."""
+        info = self.datasets.get(user_id, dataset_id)
+        if self.datasets.source_of(user_id, info.id) is None:
+            raise PersonaError("Only datasets connected to a source can be refreshed; upload "
+                               "the file again instead.")
+        prepared = self._read_source(user_id, info, info.mapping, info.dayfirst)
+        updated = self.datasets.replace_source(user_id, info.id, prepared)
+        self._forget(user_id, info.id)
+        return updated
+
+    def _read_source(self, user_id: int, info: DatasetInfo, mapping, dayfirst) -> Prepared:
+        from dashapp.sources import Source, read_source
+
+        source = Source.from_dict(self.datasets.source_of(user_id, info.id))
+        options = PrepareOptions(mapping=mapping, dayfirst=dayfirst,
+                                 limits=self.settings.source_limits)
+        with self._compute_guard():
+            return read_source(source, options, self.source_policy)
+
+    def _source_prepared(self, user_id: int, info: DatasetInfo, mapping, dayfirst) -> Prepared:
+        """The stored preparation; another mapping or date order reads the source again
+        (the policy is checked again then)."""
+        stored = self.datasets.source_prepared(user_id, info.id)
+        if (mapping is None or mapping == stored.ingested.mapping) and dayfirst is None:
+            return stored
+        return self._read_source(user_id, info, mapping, dayfirst)

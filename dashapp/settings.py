@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,21 @@ class Settings:
     #: Trust one proxy's X-Forwarded-For/-Proto/-Host/-Prefix (werkzeug's ProxyFix), so a
     #: TLS-terminating proxy gets Secure cookies and the client's address.
     proxy_fix: bool = False
+    #: Folders whose files and sub-folders the app may read as sources (and SQLite files in
+    #: them); empty: server paths are turned off in the app. The CLI reads any path.
+    source_roots: tuple[Path, ...] = ()
+    #: Whether the app may fetch http(s) URLs (off: the server would fetch what any user
+    #: names), and whether from loopback, private and link-local addresses too.
+    source_urls: bool = False
+    source_url_private: bool = False
+    source_url_max_bytes: int = 1024 * 1024 * 1024
+    #: Named database connections (name -> SQLAlchemy URL) users choose by name, so
+    #: passwords never go through the browser.
+    source_connections: dict[str, str] = field(default_factory=dict)
+    #: Caps on what one source (path, URL or database) may hold: larger than an upload's,
+    #: since the lines never go through the browser.
+    source_limits: Limits = field(default_factory=lambda: Limits(
+        max_bytes=100 * 1024**3, max_rows=2_000_000_000))
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -67,4 +83,30 @@ class Settings:
             api_rate_limit=env.get("PERSONA_API_RATE_LIMIT", cls.api_rate_limit),
             ratelimit_storage_uri=env.get("PERSONA_RATELIMIT_STORAGE", cls.ratelimit_storage_uri),
             proxy_fix=env.get("PERSONA_PROXY_FIX", "") in {"1", "true", "yes"},
+            source_roots=tuple(Path(p) for p in env.get("PERSONA_SOURCE_ROOTS", "").split(
+                os.pathsep) if p.strip()),
+            source_urls=env.get("PERSONA_SOURCE_URLS", "") in {"1", "true", "yes"},
+            source_url_private=env.get("PERSONA_SOURCE_URL_PRIVATE", "") in {"1", "true", "yes"},
+            source_url_max_bytes=int(env.get("PERSONA_SOURCE_URL_MAX_MB", 1024)) * 1024 * 1024,
+            source_connections=_connections(env.get("PERSONA_SOURCES", "")),
+            source_limits=Limits(
+                max_bytes=int(env.get("PERSONA_SOURCE_MAX_MB", 100 * 1024)) * 1024 * 1024,
+                max_rows=int(env.get("PERSONA_SOURCE_MAX_ROWS", 2_000_000_000)),
+                max_columns=limits.max_columns,
+            ),
         )
+
+
+def _connections(text: str) -> dict[str, str]:
+    """``PERSONA_SOURCES``: a JSON object of connection name -> SQLAlchemy URL."""
+    if not text.strip():
+        return {}
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"PERSONA_SOURCES is not JSON ({err.msg}); set it to an object such "
+                         'as {"shop": "postgresql+psycopg://user:pass@host/db"}.') from None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        raise ValueError("PERSONA_SOURCES must be a JSON object of name: URL strings.")
+    return found

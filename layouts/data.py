@@ -38,6 +38,34 @@ def datasets() -> html.Div:
     ], className="mb-3")
 
 
+def connect_dialog() -> dbc.Modal:
+    """The Connect dialog: a server path or folder, a URL, or a database table."""
+    return dbc.Modal([
+        dbc.ModalHeader(dbc.ModalTitle("Connect to data on the server")),
+        dbc.ModalBody([
+            dbc.RadioItems(id=ids.CONNECT_KIND, value="path", inline=True, className="mb-2",
+                           options=[{"label": "Server path or folder", "value": "path"},
+                                    {"label": "URL", "value": "url"},
+                                    {"label": "Database table", "value": "database"}]),
+            labelled("Path, URL or connection", dbc.Input(
+                id=ids.CONNECT_LOCATION, type="text", maxLength=4096,
+                placeholder="/data/orders.parquet, https://..., or a connection name"),
+                ids.CONNECT_LOCATION),
+            labelled("Table or view (database only)", dbc.Input(
+                id=ids.CONNECT_TABLE, type="text", maxLength=300, placeholder="orders"),
+                ids.CONNECT_TABLE),
+            html.Div(id=ids.CONNECT_HINT, className="small text-muted mb-2"),
+            html.Div(dbc.Spinner(size="sm"), id=ids.CONNECT_RUNNING,
+                     style={"visibility": "hidden"}),
+            html.Div(id=ids.CONNECT_ALERT),
+        ]),
+        dbc.ModalFooter([
+            dbc.Button("Cancel", id=ids.CONNECT_CANCEL, color="secondary", size="sm"),
+            dbc.Button("Connect", id=ids.CONNECT_GO, color="primary", size="sm"),
+        ]),
+    ], id=ids.CONNECT_DIALOG, is_open=False, centered=True)
+
+
 def layout(default_sample: str, max_upload_mb: float) -> html.Section:
     source = card(
         "Source",
@@ -57,7 +85,17 @@ def layout(default_sample: str, max_upload_mb: float) -> html.Section:
             multiple=False,
         ),
         html.Div(id=ids.UPLOAD_ALERT, className="mt-2"),
+        html.Div([
+            dbc.Button("Connect…", id=ids.CONNECT_SHOW, size="sm", color="secondary",
+                       outline=True, className="me-2"),
+            dbc.Button("Refresh from source", id=ids.REFRESH, size="sm", color="secondary",
+                       outline=True),
+            html.Div("Larger data: a file or folder on the server, a URL or a database table.",
+                     className="small text-muted mt-1"),
+        ], className="mt-2"),
+        html.Div(id=ids.REFRESH_ALERT, className="mt-2"),
         html.Div(id=ids.DATASET_INFO, className="small mt-2"),
+        connect_dialog(),
     )
     mapping = card(
         "Column mapping",

@@ -152,3 +152,17 @@ def model_reopen(segmentation_id: str | object) -> dict:
 def model_delete(segmentation_id: str | object) -> dict:
     """The button asking to delete one saved segmentation (an id, or ``ALL``)."""
     return {"type": "models-delete", "index": segmentation_id}
+
+# Connect dialog (Data section): a server path or folder, a URL, or a database table.
+CONNECT_SHOW = "data-connect-show"
+CONNECT_DIALOG = "data-connect"
+CONNECT_KIND = "data-connect-kind"
+CONNECT_LOCATION = "data-connect-location"
+CONNECT_TABLE = "data-connect-table"
+CONNECT_HINT = "data-connect-hint"
+CONNECT_GO = "data-connect-go"
+CONNECT_CANCEL = "data-connect-cancel"
+CONNECT_ALERT = "data-connect-alert"
+CONNECT_RUNNING = "data-connect-running"
+REFRESH = "data-refresh"
+REFRESH_ALERT = "data-refresh-alert"

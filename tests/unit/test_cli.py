@@ -111,3 +111,67 @@ def test_bad_input_exits_2_with_one_line(tmp_path, shared_data, args, needle):
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert needle.lower() in lines[0].lower()
     assert "Traceback" not in done.stderr
+
+
+def test_source_database_and_folder_give_the_file_result(tmp_path, shared_data):
+    """``--source`` reads a SQLite table (aggregated in the query) and a folder of CSV files,
+    and writes the same customers as the file."""
+    import sqlalchemy as sa
+
+    from dashapp import ingest
+
+    csv = shared_data / "online_retail" / "online_retail_sample_20000.csv"
+    table = ingest.read_table(csv.read_bytes(), csv.name).table
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    table.to_sql("orders", engine, index=False)
+    engine.dispose()
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    lines = csv.read_bytes().splitlines(keepends=True)
+    (folder / "a.csv").write_bytes(b"".join(lines[:9000]))
+    (folder / "b.csv").write_bytes(lines[0] + b"".join(lines[9000:]))
+    runs = {
+        "file": ["rfm", str(csv)],
+        "db": ["rfm", "--source", f"sqlite:///{tmp_path / 'shop.db'}", "--table", "orders"],
+        "folder": ["rfm", "--source", str(folder)],
+    }
+    frames = {}
+    for key, args in runs.items():
+        done = _cli(*args, "--out", f"{key}.csv", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("3,049 customers")
+        frames[key] = pd.read_csv(tmp_path / f"{key}.csv", dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(frames["file"], frames["db"])
+    pd.testing.assert_frame_equal(frames["file"], frames["folder"])
+    done = _cli("segment", "--source", f"sqlite:///{tmp_path / 'shop.db'}", "--table", "orders",
+                "--k", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "3,049 customers, 3 segments" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["rfm"], "either an INPUT file or --source"),
+        (["rfm", "{sales}", "--source", "{sales}"], "either an INPUT file or --source"),
+        (["rfm", "{sales}", "--table", "t"], "--table goes with --source"),
+        (["rfm", "--source", "{db}"], "--table"),
+        (["rfm", "--source", "{db}", "--table", "nope"], "no table or view 'nope'"),
+        (["rfm", "--source", "ftp://example.com/a.csv"], "not supported"),
+        (["rfm", "--source", "http://127.0.0.1:9/a.csv"], "could not be reached"),
+        (["rfm", "--source", "{tmp}/nothing"], "no such file or folder"),
+        (["rfm", "--source", "mysql://u@h/db", "--table", "t"], "not supported"),
+    ],
+)
+def test_source_bad_input_exits_2_with_one_line(tmp_path, shared_data, args, needle):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "x.db").execute("CREATE TABLE t (a INTEGER)").connection.close()
+    paths = {"{sales}": str(shared_data / "sales_data_sample" / "sales_data_sample.csv"),
+             "{db}": f"sqlite:///{tmp_path / 'x.db'}"}
+    args = [paths.get(a, a.replace("{tmp}", str(tmp_path))) for a in args]
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert needle.lower() in lines[0].lower()
