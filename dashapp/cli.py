@@ -165,7 +165,10 @@ def _prepare(args: argparse.Namespace):
         cleaning=CleaningOptions(
             drop_duplicates=args.drop_duplicates, outliers=args.outliers, missing=args.missing
         ),
-        limits=settings.limits if args.source is None else settings.source_limits,
+        # Files the DuckDB path reads take the source caps; the in-memory general path
+        # keeps the upload caps.
+        limits=settings.source_limits,
+        fallback_limits=settings.limits,
     )
     if args.source is not None:
         from dashapp.sources import SourcePolicy, parse_source, read_source

@@ -37,6 +37,9 @@ class PrepareOptions:
     reference_date: str | None = None
     # The PERSONA_MAX_* caps apply to the command line as they do to the app.
     limits: Limits = field(default_factory=lambda: Settings.from_env().limits)
+    #: Caps for the general path when :func:`prepare_path` falls back to it (it holds the
+    #: whole file in memory, where DuckDB reads out of core); ``None``: ``limits``.
+    fallback_limits: Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -206,15 +209,28 @@ def prepare_path(
     the order of their paths (:func:`dashapp.fastpath.folder_files`). DuckDB reads it out
     of core; where the fast path cannot, the files are joined in memory and read as one.
     """
+    from dashapp.errors import TooLargeError
     from dashapp.fastpath import FAST_MIN_BYTES, folder_files, prepare_fast
 
     path = Path(path)
     threshold = FAST_MIN_BYTES if min_bytes is None else min_bytes
     files = folder_files(path)[1] if path.is_dir() else (path,)
-    if sum(f.stat().st_size for f in files) >= threshold:
+    size = sum(f.stat().st_size for f in files)
+    if size >= threshold:
         prepared = prepare_fast(path, options)
         if prepared is not None:
             return prepared
+    if options is not None and options.fallback_limits is not None:
+        fallback = options.fallback_limits
+        if size > fallback.max_bytes:
+            raise TooLargeError(
+                f"{path.name!r} is {size / 1_048_576:,.0f} MB and holds something the DuckDB "
+                "path does not read exactly (e.g. Windows-1252 text, decimal commas, "
+                "currency signs, e-mail/name/country columns, a customer table, dropping "
+                f"duplicates); the in-memory path takes up to "
+                f"{fallback.max_bytes / 1_048_576:,.0f} MB (PERSONA_MAX_UPLOAD_MB). Export "
+                "the transaction lines as UTF-8 CSV or Parquet, or raise that limit.")
+        options = replace(options, limits=fallback, fallback_limits=None)
     if path.is_dir():
         return _prepare_folder(path, options)
     return prepare_file(path, options)

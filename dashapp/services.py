@@ -395,8 +395,9 @@ class Services:
         check_user_id(user_id)
         source = checked_source(kind, location, table)
         with self._compute_guard():
-            prepared = read_source(source, PrepareOptions(limits=self.settings.source_limits),
-                                   self.source_policy)
+            options = PrepareOptions(limits=self.settings.source_limits,
+                                     fallback_limits=self.settings.limits)
+            prepared = read_source(source, options, self.source_policy)
         added = self.datasets.add_source(user_id, source.to_dict(), prepared, source.label())
         if added.prepared is not None:
             self._store(user_id, added.info.id, self._prepared_key(added.info, None, None),
@@ -419,7 +420,8 @@ class Services:
 
         source = Source.from_dict(self.datasets.source_of(user_id, info.id))
         options = PrepareOptions(mapping=mapping, dayfirst=dayfirst,
-                                 limits=self.settings.source_limits)
+                                 limits=self.settings.source_limits,
+                                 fallback_limits=self.settings.limits)
         with self._compute_guard():
             return read_source(source, options, self.source_policy)
 

@@ -255,7 +255,8 @@ def test_fast016_prepare_path_and_the_cli_take_the_fast_path_past_the_threshold(
     monkeypatch.setattr(fastpath, "FAST_MIN_BYTES", 0)
     args = cli._parser().parse_args(["rfm", str(edges)])
     monkeypatch.setattr("dashapp.pipeline.Settings.from_env",
-                        classmethod(lambda cls, env=None: cls(limits=LENIENT)))
+                        classmethod(lambda cls, env=None: cls(limits=LENIENT,
+                                                              source_limits=LENIENT)))
     prepared = cli._prepare(args)
     assert len(prepared.ingested.table) == 0
     assert prepared.report == prepare_file(edges, options).report
@@ -385,3 +386,18 @@ def test_fast021_orders_mixing_good_and_bad_lines_are_split_by_state(tmp_path, m
     clean.write_text("invoice,customer,date,amount\n" + text.split("\n", 9)[-1])
     _assert_same(*_both(clean))
     assert calls == [False]
+
+
+def test_fast022_in_memory_fallback_keeps_the_upload_caps(shared_data, edges):
+    # Past the upload cap a file the DuckDB path reads is read; one that needs the general
+    # path (Windows-1252 text) is refused with the reason, not read into memory.
+    small = Limits(max_bytes=100, max_bad_share=0.5)
+    options = PrepareOptions(limits=LENIENT, fallback_limits=small)
+    read = prepare_path(edges, options, min_bytes=0)
+    assert read.report.rows_read == 14
+    legacy = shared_data / "sales_data_sample" / "sales_data_sample.csv"
+    with pytest.raises(TooLargeError, match="does not read exactly.*PERSONA_MAX_UPLOAD_MB"):
+        prepare_path(legacy, options, min_bytes=0)
+    # Under the fallback cap the general path reads it as before.
+    roomy = PrepareOptions(fallback_limits=Limits(max_bytes=1 << 30))
+    assert len(prepare_path(legacy, roomy, min_bytes=0).customers) == 92
