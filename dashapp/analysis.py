@@ -124,9 +124,11 @@ def sweep_params(params: SegmentParams) -> SegmentParams | None:
     return None if params.algorithm == "dbscan" else replace(params, k=2)
 
 
-def sweep(prepared: Prepared, params: SegmentParams) -> KSweep:
-    """The k sweep 2..10 of :func:`dashapp.segment.sweep_k` for these features and settings."""
-    return sweep_k(prepared.customers, params)
+def sweep(prepared: Prepared, params: SegmentParams,
+          fit: Callable[[SegmentParams], Segmentation] | None = None) -> KSweep:
+    """The k sweep 2..10 of :func:`dashapp.segment.sweep_k` for these features and settings;
+    ``fit`` fits one k (a memoized :func:`dashapp.segment.segment`)."""
+    return sweep_k(prepared.customers, params, fit=fit)
 
 
 def analyse(
@@ -134,6 +136,7 @@ def analyse(
     controls: Controls,
     progress: Callable[[int, int, str], None] | None = None,
     ksweep: Callable[[SegmentParams], KSweep] | None = None,
+    fit: Callable[[SegmentParams], Segmentation] | None = None,
 ) -> Analysis:
     """Sweep k (k-based algorithms), then fit the chosen or the recommended k.
 
@@ -148,6 +151,9 @@ def analyse(
     ksweep
         Returns the sweep for parameters (a memoized :func:`sweep`, so that changing k does
         not sweep again); by default :func:`sweep`.
+    fit
+        Fits one segmentation (a memoized :func:`dashapp.segment.segment`, so that a k the
+        sweep fitted already is not fitted again); by default :func:`segment`.
     """
     report = progress or (lambda step, steps, what: None)
     params = segment_params(prepared, controls)
@@ -162,7 +168,7 @@ def analyse(
         if controls.k == AUTO:
             params = replace(params, k=found.recommended)
     report(1, 2, f"Fitting {params.algorithm}")
-    segmentation = segment(prepared.customers, params)
+    segmentation = fit(params) if fit is not None else segment(prepared.customers, params)
     personas = tuple(build_personas(prepared.customers, segmentation))
     report(2, 2, "Done")
     return Analysis(controls, segmentation, personas, found, tuple(notices))
