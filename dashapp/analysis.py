@@ -120,8 +120,14 @@ class Analysis:
 
 
 def sweep_params(params: SegmentParams) -> SegmentParams | None:
-    """What the k sweep depends on (not k itself); ``None`` for DBSCAN, which has no k."""
-    return None if params.algorithm == "dbscan" else replace(params, k=2)
+    """What the dashboard's k sweep depends on (not k, not the algorithm); ``None`` for
+    DBSCAN, which has no k.
+
+    The sweep is K-Means' for every k-based algorithm: one sweep per features and scaling,
+    so a change of algorithm costs one fit (a Gaussian-mixture sweep of 2..10 took 100 s at
+    50,000 customers). The batch path (:func:`dashapp.pipeline.run`) sweeps its own way.
+    """
+    return None if params.algorithm == "dbscan" else replace(params, k=2, algorithm="kmeans")
 
 
 def sweep(prepared: Prepared, params: SegmentParams,
@@ -165,6 +171,9 @@ def analyse(
     if base is not None:
         report(0, 2, "Trying k = 2 to 10")
         found = (ksweep or (lambda p: sweep(prepared, p)))(base)
+        if params.algorithm != "kmeans":
+            notices.append(f"The k chart{' and the automatic k' if controls.k == AUTO else ''}"
+                           f" come from K-Means' sweep; {params.algorithm} fits the k shown.")
         if controls.k == AUTO:
             params = replace(params, k=found.recommended)
     report(1, 2, f"Fitting {params.algorithm}")
