@@ -172,8 +172,9 @@ def analyse(
         report(0, 2, "Trying k = 2 to 10")
         found = (ksweep or (lambda p: sweep(prepared, p)))(base)
         if params.algorithm != "kmeans":
-            notices.append(f"The k chart{' and the automatic k' if controls.k == AUTO else ''}"
-                           f" come from K-Means' sweep; {params.algorithm} fits the k shown.")
+            what = "The k chart and the automatic k come" if controls.k == AUTO \
+                else "The k chart comes"
+            notices.append(f"{what} from K-Means' sweep; {params.algorithm} fits the k shown.")
         if controls.k == AUTO:
             params = replace(params, k=found.recommended)
     report(1, 2, f"Fitting {params.algorithm}")
