@@ -20,6 +20,14 @@ NO_DATASET = "No dataset is open: load a sample or upload a file."
 _FILTER_TYPES = {"number", "text"}
 _CONDITIONS_MAX = 25
 _ROWS_MAX = 5_000_000
+#: Past this many rows the grid pages from the server whatever ``grid_client_rows`` says:
+#: 50,000 rows sent at once were a 10 MB response.
+BROWSER_ROWS_MAX = 5_000
+
+
+def pages_from_server(services: Services, rows: int) -> bool:
+    """Whether a grid of ``rows`` customers asks the server for blocks."""
+    return rows > min(services.settings.grid_client_rows, BROWSER_ROWS_MAX)
 
 
 def _malformed(what: str) -> PersonaError:
@@ -136,7 +144,7 @@ def shown_rows(services: Services, user_id: int, state: dict, shown: object,
     """The rows the grid shows: from the browser's list when it holds every row, else the
     grid's filter and sort models applied to the whole table on the server."""
     frame = services.grid_frame(user_id, state)
-    if len(frame) > services.settings.grid_client_rows:
+    if pages_from_server(services, len(frame)):
         return gridquery.query(frame, checked_filter_model(filter_model, frame.columns),
                                column_sort_model(column_state, frame.columns))
     return views.rows_in_order(frame, shown_ids(shown))
@@ -188,9 +196,10 @@ def register(app: Dash, services: Services) -> None:
         ranges = [range_slider(b)
                   for b in views.range_bounds(frame, analysis.segmentation.features)]
         columns = views.grid_columns(frame)
-        if len(frame) > services.settings.grid_client_rows:
+        if pages_from_server(services, len(frame)):
+            limit = min(services.settings.grid_client_rows, BROWSER_ROWS_MAX)
             return (grid(columns, server=True), options, [], ranges, True,
-                    f"Search works up to {services.settings.grid_client_rows:,} customers; "
+                    f"Search works up to {limit:,} customers; "
                     "use the column filters")
         return (grid(columns, views.grid_rows(frame)), options, [], ranges, False,
                 "Search any column")

@@ -120,13 +120,21 @@ class Analysis:
 
 
 def sweep_params(params: SegmentParams) -> SegmentParams | None:
-    """What the k sweep depends on (not k itself); ``None`` for DBSCAN, which has no k."""
-    return None if params.algorithm == "dbscan" else replace(params, k=2)
+    """What the dashboard's k sweep depends on (not k, not the algorithm); ``None`` for
+    DBSCAN, which has no k.
+
+    The sweep is K-Means' for every k-based algorithm: one sweep per features and scaling,
+    so a change of algorithm costs one fit (a Gaussian-mixture sweep of 2..10 took 100 s at
+    50,000 customers). The batch path (:func:`dashapp.pipeline.run`) sweeps its own way.
+    """
+    return None if params.algorithm == "dbscan" else replace(params, k=2, algorithm="kmeans")
 
 
-def sweep(prepared: Prepared, params: SegmentParams) -> KSweep:
-    """The k sweep 2..10 of :func:`dashapp.segment.sweep_k` for these features and settings."""
-    return sweep_k(prepared.customers, params)
+def sweep(prepared: Prepared, params: SegmentParams,
+          fit: Callable[[SegmentParams], Segmentation] | None = None) -> KSweep:
+    """The k sweep 2..10 of :func:`dashapp.segment.sweep_k` for these features and settings;
+    ``fit`` fits one k (a memoized :func:`dashapp.segment.segment`)."""
+    return sweep_k(prepared.customers, params, fit=fit)
 
 
 def analyse(
@@ -134,6 +142,7 @@ def analyse(
     controls: Controls,
     progress: Callable[[int, int, str], None] | None = None,
     ksweep: Callable[[SegmentParams], KSweep] | None = None,
+    fit: Callable[[SegmentParams], Segmentation] | None = None,
 ) -> Analysis:
     """Sweep k (k-based algorithms), then fit the chosen or the recommended k.
 
@@ -148,6 +157,9 @@ def analyse(
     ksweep
         Returns the sweep for parameters (a memoized :func:`sweep`, so that changing k does
         not sweep again); by default :func:`sweep`.
+    fit
+        Fits one segmentation (a memoized :func:`dashapp.segment.segment`, so that a k the
+        sweep fitted already is not fitted again); by default :func:`segment`.
     """
     report = progress or (lambda step, steps, what: None)
     params = segment_params(prepared, controls)
@@ -159,10 +171,14 @@ def analyse(
     if base is not None:
         report(0, 2, "Trying k = 2 to 10")
         found = (ksweep or (lambda p: sweep(prepared, p)))(base)
+        if params.algorithm != "kmeans":
+            what = "The k chart and the automatic k come" if controls.k == AUTO \
+                else "The k chart comes"
+            notices.append(f"{what} from K-Means' sweep; {params.algorithm} fits the k shown.")
         if controls.k == AUTO:
             params = replace(params, k=found.recommended)
     report(1, 2, f"Fitting {params.algorithm}")
-    segmentation = segment(prepared.customers, params)
+    segmentation = fit(params) if fit is not None else segment(prepared.customers, params)
     personas = tuple(build_personas(prepared.customers, segmentation))
     report(2, 2, "Done")
     return Analysis(controls, segmentation, personas, found, tuple(notices))

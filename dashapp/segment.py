@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -477,12 +478,16 @@ class KSweep:
 
 
 def sweep_k(
-    customers: pd.DataFrame, params: SegmentParams, ks: range | list[int] = K_RANGE
+    customers: pd.DataFrame, params: SegmentParams, ks: range | list[int] = K_RANGE,
+    fit: Callable[[SegmentParams], Segmentation] | None = None,
 ) -> KSweep:
     """Fit K-Means (or the chosen k-based algorithm) for each k and score it four ways.
 
     The elbow is the knee of inertia against k (kneed's Kneedle). The recommended k is the
     elbow when there is one, else the k with the best silhouette.
+
+    ``fit(params)`` fits one k (by default :func:`segment` on ``customers``); a memoized one
+    lets a later change of k reuse the sweep's fit instead of fitting again.
 
     Returns
     -------
@@ -503,7 +508,8 @@ def sweep_k(
         _check_k(len(values), distinct, 2)
     rows = []
     for k in ks:
-        result = segment(customers, replace(params, algorithm=algorithm, k=k, features=features))
+        one = replace(params, algorithm=algorithm, k=k, features=features)
+        result = fit(one) if fit is not None else segment(customers, one)
         m = result.metrics
         rows.append({"k": k, "inertia": m.inertia, "silhouette": m.silhouette,
                      "calinski_harabasz": m.calinski_harabasz,

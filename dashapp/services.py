@@ -37,7 +37,7 @@ from dashapp.errors import PersonaError
 from dashapp.ingest import TRANSACTION_ROLES
 from dashapp.pipeline import Prepared, PrepareOptions, prepare
 from dashapp.saved import SegmentationStore
-from dashapp.segment import ALGORITHMS, SCALINGS
+from dashapp.segment import ALGORITHMS, SCALINGS, segment
 from dashapp.settings import Settings
 from dashapp.threads import is_web_process, worker_openmp
 
@@ -324,13 +324,19 @@ class Services:
         info = self.datasets.get(user_id, dataset_id)
         base = (info.content_hash, mapping, dayfirst)
 
+        def fit(params):
+            # Keyed by user and dataset like every entry here: the sweep's fit of each k is
+            # the fit a later change to that k needs (same params, same seed).
+            return self._memoize(user_id, info.id, _digest("segment", *base, repr(params)),
+                                 lambda: segment(prepared.customers, params))
+
         def ksweep(params):
             return self._memoize(user_id, info.id, _digest("sweep", *base, repr(params)),
-                                 lambda: sweep(prepared, params))
+                                 lambda: sweep(prepared, params, fit))
 
         memo = _digest("analysis", *base, controls.to_dict())
         return self._memoize(user_id, info.id, memo,
-                             lambda: analyse(prepared, controls, progress, ksweep))
+                             lambda: analyse(prepared, controls, progress, ksweep, fit))
 
     def stability(self, user_id: int, dataset_id: object, mapping: object,
                   controls: Controls | dict | None, dayfirst: object = None):
