@@ -6,6 +6,8 @@ import csv
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from conftest import browser_login
 from selenium.webdriver.common.keys import Keys
 
@@ -192,12 +194,26 @@ def test_flow007_large_tables_page_from_the_server(dash_duo, tmp_path, shared_da
     assert dash_duo.get_logs() == []
 
 
-def test_flow008_cancel_stops_a_running_segmentation(dash_duo, settings):
+def test_flow008_cancel_stops_a_running_segmentation(dash_duo, settings, tmp_path):
+    # A k sweep over 20,000 customers takes seconds (9 K-Means fits with 10 starts each):
+    # long enough to cancel. Only a new scaling needs a new sweep.
+    rng = np.random.default_rng(0)
+    n = 20_000
+    table = tmp_path / "many_customers.csv"
+    pd.DataFrame({
+        "customer_id": [f"K{i:06d}" for i in range(n)],
+        "age": rng.integers(18, 80, n),
+        "annual_income": rng.lognormal(10, 0.5, n).round(0),
+        "spending_score": rng.integers(1, 101, n),
+    }).to_csv(table, index=False)
     _start(dash_duo, settings)
-    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "(kmeans,")
+    _upload(dash_duo, table)
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "many_customers.csv: 20,000 customers",
+                                    timeout=120)
+    dash_duo.wait_for_style_to_equal(f"#{ids.PROGRESS_WRAP}", "visibility", "hidden",
+                                     timeout=60)
     before = dash_duo.find_element(f"#{ids.SUMMARY}").text
-    # A Gaussian mixture sweep over k = 2..10 takes seconds: long enough to cancel.
-    dash_duo.select_dcc_dropdown(f"#{ids.ALGORITHM}", index=2)  # Gaussian mixture
+    dash_duo.select_dcc_dropdown(f"#{ids.SCALING}", index=2)  # robust: a new sweep
     dash_duo.wait_for_style_to_equal(f"#{ids.PROGRESS_WRAP}", "visibility", "visible")
     cancel = dash_duo.find_element(f"#{ids.CANCEL}")
     dash_duo.wait_for_no_elements(f"#{ids.CANCEL}[disabled]")
