@@ -48,6 +48,8 @@ N_INIT = 10
 #: this size and refines the best on all customers: on 500k heavy-tailed RFM points that is
 #: 5x faster than N_INIT starts on all of them and its inertia is within 0.01%.
 KMEANS_SAMPLE = 50_000
+#: Past this many customers the Gaussian mixture's starts run on a sample of this size.
+GMM_SAMPLE = 50_000
 # Rows of the silhouette's distance matrix computed at once: 128 x 10,000 float64 is 10 MB,
 # small enough to stay in cache through the passes over it (sklearn's default is up to 1 GB).
 _SILHOUETTE_CHUNK = 128
@@ -289,6 +291,21 @@ def _kmeans_on_sample(model: KMeans, points: np.ndarray, seed: int) -> KMeans:
     return KMeans(model.n_clusters, init=centers, n_init=1, random_state=seed)
 
 
+def _gmm_on_sample(model: GaussianMixture, points: np.ndarray, seed: int) -> GaussianMixture:
+    """An unfitted Gaussian mixture that starts from ``model``'s best fit on a sample.
+
+    EM with k-means initialisations on every point took 85 s at 500,000 customers; on a
+    sample and then a few EM steps on all points it converges to nearly the same mixture.
+    """
+    rng = np.random.default_rng(seed)
+    sample = points[np.sort(rng.choice(len(points), GMM_SAMPLE, replace=False))]
+    fitted = model.fit(sample)
+    return GaussianMixture(
+        model.n_components, n_init=1, random_state=seed, weights_init=fitted.weights_,
+        means_init=fitted.means_, precisions_init=fitted.precisions_,
+    )
+
+
 def _value_feature(features: tuple[str, ...]) -> str:
     if "monetary" in features:
         return "monetary"
@@ -417,6 +434,12 @@ def segment(customers: pd.DataFrame, params: SegmentParams) -> Segmentation:
             notices.append(
                 f"K-Means ran its {N_INIT} k-means++ starts on a random sample of "
                 f"{KMEANS_SAMPLE:,} of {n:,} customers and refined the best on all of them."
+            )
+        elif params.algorithm == "gmm" and n > GMM_SAMPLE:
+            model = _gmm_on_sample(model, points, params.seed)
+            notices.append(
+                f"The Gaussian mixture ran its starts on a random sample of {GMM_SAMPLE:,} of "
+                f"{n:,} customers and refined the best on all of them."
             )
         raw = model.fit_predict(points)
     raw = np.asarray(raw, dtype="int64")

@@ -197,3 +197,25 @@ def test_kmeans_past_the_sample_size_fits_as_well_as_full_kmeans():
     assert any("sample" in note for note in seg.notices)
     full = KMeans(4, n_init=10, random_state=0).fit(seg.transform(frame))
     assert seg.metrics.inertia <= full.inertia_ * 1.005
+
+
+def test_gmm_past_its_sample_size_fits_on_a_sample_then_on_everyone(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.mixture import GaussianMixture
+
+    import dashapp.segment as segment_module
+
+    rng = np.random.default_rng(4)
+    centres = np.array([[0, 0, 0], [8, 0, 0], [0, 8, 0], [0, 0, 8]], dtype=float)
+    points = np.vstack([c + rng.normal(0, 1.0, (3_000, 3)) for c in centres])
+    customers = pd.DataFrame(points, columns=["a", "b", "c"])
+    customers.insert(0, "customer_id", [f"x{i}" for i in range(len(customers))])
+    params = SegmentParams(features=("a", "b", "c"), k=4, algorithm="gmm", scaling="none")
+    monkeypatch.setattr(segment_module, "GMM_SAMPLE", 2_000)
+    sampled = segment(customers, params)
+    assert any("sample of 2,000 of 12,000" in n for n in sampled.notices)
+    model = sampled.pipeline.named_steps["model"]
+    assert isinstance(model, GaussianMixture) and model.converged_
+    full = GaussianMixture(4, n_init=3, random_state=0).fit(points)
+    assert adjusted_rand_score(full.predict(points), sampled.labels) > 0.99
+    assert np.allclose(np.sort(model.means_, axis=0), np.sort(full.means_, axis=0), atol=0.05)
