@@ -34,7 +34,7 @@ class Settings:
     debug: bool = False
     #: Up to this many customers the grid filters in the browser; past it, it pages from the
     #: server.
-    grid_client_rows: int = 50_000
+    grid_client_rows: int = 5_000
     #: SQLAlchemy URL of the metadata database; ``None``: SQLite in the instance folder.
     database_url: str | None = None
     #: Signs session cookies; ``None``: generated once into the instance folder (mode 0600).
@@ -77,7 +77,7 @@ class Settings:
             host=env.get("PERSONA_HOST", "127.0.0.1"),
             port=int(env.get("PERSONA_PORT", 8050)),
             debug=env.get("PERSONA_DEBUG", "") in {"1", "true", "yes"},
-            grid_client_rows=int(env.get("PERSONA_GRID_CLIENT_ROWS", 50_000)),
+            grid_client_rows=int(env.get("PERSONA_GRID_CLIENT_ROWS", 5_000)),
             database_url=env.get("DATABASE_URL") or None,
             secret_key=env.get("SECRET_KEY") or None,
             api_rate_limit=env.get("PERSONA_API_RATE_LIMIT", cls.api_rate_limit),
