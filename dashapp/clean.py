@@ -100,6 +100,50 @@ def _duplicated(frame: pd.DataFrame) -> np.ndarray:
     return found
 
 
+def line_rules(
+    mapping: dict[str, str], counts: dict[str, int], examples: dict[str, tuple],
+    drop_duplicates: bool = False,
+) -> list[RuleResult]:
+    """The five line rules of a transaction log, from their counts and examples.
+
+    One wording for every path that cleans lines: :func:`clean_transactions`, the DuckDB
+    fast path and database sources. ``counts`` holds each rule's count under its key
+    (``missing_customer_id``, ``bad_order_date``, ``bad_amount``, ``duplicates``,
+    ``returns``) and the two kinds of returns (``cancelled``, ``negative``); ``examples``
+    the rows to show per rule (a missing key: none).
+    """
+    def shown(rule: str) -> tuple:
+        return tuple(examples.get(rule, ()))
+
+    rules = [RuleResult(
+        "missing_customer_id", "Rows without a customer id", counts["missing_customer_id"],
+        "dropped", "Lines with an empty customer id cannot be attributed to anyone.",
+        shown("missing_customer_id"),
+    )]
+    for role, title in (("order_date", "dates"), ("amount", "amounts")):
+        column = mapping.get(role, role)
+        rules.append(RuleResult(
+            f"bad_{role}", f"Rows with missing or unreadable {title}", counts[f"bad_{role}"],
+            "dropped", f"Column {column!r}: values that are empty or do not parse.",
+            shown(f"bad_{role}"),
+        ))
+    rules.append(RuleResult(
+        "duplicates", "Exact duplicate lines", counts["duplicates"],
+        "dropped" if drop_duplicates else "kept",
+        "Identical lines (every column equal). Two identical purchases on one day are common, "
+        "so they are kept unless you choose to drop them.",
+        shown("duplicates"),
+    ))
+    rules.append(RuleResult(
+        "returns", "Returns and cancellations", counts["returns"], "netted",
+        f"{counts['cancelled']} lines on invoices starting with 'C' and "
+        f"{counts['negative']} with a negative quantity or amount: they do not count "
+        "as orders, and their amounts are subtracted from the customer's monetary value.",
+        shown("returns"),
+    ))
+    return rules
+
+
 def clean_transactions(
     ingested: Ingested, options: CleaningOptions | None = None
 ) -> tuple[pd.DataFrame, list[RuleResult]]:
@@ -126,36 +170,18 @@ def clean_transactions(
     rules: list[RuleResult] = []
     keep = np.ones(len(lines), dtype=bool)
 
+    found: dict[str, np.ndarray] = {}
     missing_id = lines["customer_id"].isna().to_numpy(dtype=bool, copy=True)
-    rules.append(RuleResult(
-        "missing_customer_id", "Rows without a customer id", int(missing_id.sum()), "dropped",
-        "Lines with an empty customer id cannot be attributed to anyone.",
-        _examples(original, missing_id),
-    ))
+    found["missing_customer_id"] = missing_id
     keep &= ~missing_id
-
-    for role, title in (("order_date", "dates"), ("amount", "amounts")):
+    for role in ("order_date", "amount"):
         bad = lines[role].isna().to_numpy() & keep
-        column = ingested.mapping.get(role, role)
-        rules.append(RuleResult(
-            f"bad_{role}", f"Rows with missing or unreadable {title}", int(bad.sum()),
-            "dropped", f"Column {column!r}: values that are empty or do not parse.",
-            _examples(original, bad),
-        ))
+        found[f"bad_{role}"] = bad
         keep &= ~bad
-
     duplicated = _duplicated(original) & keep
-    drop_dupes = options.drop_duplicates
-    rules.append(RuleResult(
-        "duplicates", "Exact duplicate lines", int(duplicated.sum()),
-        "dropped" if drop_dupes else "kept",
-        "Identical lines (every column equal). Two identical purchases on one day are common, "
-        "so they are kept unless you choose to drop them.",
-        _examples(original, duplicated),
-    ))
-    if drop_dupes:
+    found["duplicates"] = duplicated
+    if options.drop_duplicates:
         keep &= ~duplicated
-
     negative = (lines["amount"] < 0).fillna(False).to_numpy(dtype=bool, copy=True)
     if "quantity" in lines:
         negative |= (lines["quantity"] < 0).fillna(False).to_numpy(dtype=bool, copy=True)
@@ -164,13 +190,13 @@ def clean_transactions(
         starts_c = lines["order_id"].str.upper().str.startswith("C").fillna(False)
         cancelled = starts_c.to_numpy(dtype=bool, copy=True)
     is_return = (negative | cancelled) & keep
-    rules.append(RuleResult(
-        "returns", "Returns and cancellations", int(is_return.sum()), "netted",
-        f"{int((cancelled & keep).sum())} lines on invoices starting with 'C' and "
-        f"{int((negative & keep).sum())} with a negative quantity or amount: they do not count "
-        "as orders, and their amounts are subtracted from the customer's monetary value.",
-        _examples(original, is_return),
-    ))
+    found["returns"] = is_return
+    counts = {rule: int(mask.sum()) for rule, mask in found.items()}
+    counts["cancelled"] = int((cancelled & keep).sum())
+    counts["negative"] = int((negative & keep).sum())
+    rules.extend(line_rules(ingested.mapping, counts,
+                            {rule: _examples(original, mask) for rule, mask in found.items()},
+                            options.drop_duplicates))
 
     out = lines if keep.all() else lines.loc[keep]
     out["is_return"] = is_return[keep]

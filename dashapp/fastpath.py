@@ -54,7 +54,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dashapp import ingest
-from dashapp.clean import EXAMPLES, RuleResult, _examples
+from dashapp.clean import EXAMPLES, _examples, line_rules
 from dashapp.errors import IngestError, PersonaError, TooLargeError
 from dashapp.features import rfm_from_aggregates
 from dashapp.ingest import TRANSACTIONS, Ingested
@@ -864,7 +864,8 @@ def _prepared(
     if details is None:
         return None
     examples, bad_values = details
-    rules = _rules(sample, counts, examples)
+    rules = line_rules(sample.mapping, {**rules_counts, "cancelled": counts["cancelled"],
+                                        "negative": counts["negative"]}, examples)
     customers = scan.customers
     if options.reference_date is None:
         reference = pd.Timestamp(customers["latest"].max()).normalize() + pd.Timedelta(days=1)
@@ -891,37 +892,6 @@ def _ingested(sample: Ingested, rows: int, bad_values: dict[str, list]) -> Inges
         )
     return replace(sample, table=sample.table.head(0), bad_values=bad_values,
                    notices=tuple(notices))
-
-
-def _rules(sample: Ingested, counts: dict[str, int], examples: dict) -> list[RuleResult]:
-    """The line rules of :func:`dashapp.clean.clean_transactions`, from the scan's counts."""
-    rules = [RuleResult(
-        "missing_customer_id", "Rows without a customer id", counts["missing_id"], "dropped",
-        "Lines with an empty customer id cannot be attributed to anyone.",
-        examples["missing_customer_id"],
-    )]
-    for role, title, key in (("order_date", "dates", "bad_date"),
-                             ("amount", "amounts", "bad_amount")):
-        column = sample.mapping.get(role, role)
-        rules.append(RuleResult(
-            f"bad_{role}", f"Rows with missing or unreadable {title}", counts[key],
-            "dropped", f"Column {column!r}: values that are empty or do not parse.",
-            examples[f"bad_{role}"],
-        ))
-    rules.append(RuleResult(
-        "duplicates", "Exact duplicate lines", counts["dups"], "kept",
-        "Identical lines (every column equal). Two identical purchases on one day are common, "
-        "so they are kept unless you choose to drop them.",
-        examples["duplicates"],
-    ))
-    rules.append(RuleResult(
-        "returns", "Returns and cancellations", counts["returns"], "netted",
-        f"{counts['cancelled']} lines on invoices starting with 'C' and "
-        f"{counts['negative']} with a negative quantity or amount: they do not count "
-        "as orders, and their amounts are subtracted from the customer's monetary value.",
-        examples["returns"],
-    ))
-    return rules
 
 
 # --------------------------------------------------------------------------- ordered details

@@ -214,7 +214,7 @@ def prepare_path(
 
     path = Path(path)
     threshold = FAST_MIN_BYTES if min_bytes is None else min_bytes
-    files = folder_files(path)[1] if path.is_dir() else (path,)
+    kind, files = folder_files(path) if path.is_dir() else (None, (path,))
     size = sum(f.stat().st_size for f in files)
     if size >= threshold:
         prepared = prepare_fast(path, options)
@@ -231,12 +231,13 @@ def prepare_path(
                 f"{fallback.max_bytes / 1_048_576:,.0f} MB (PERSONA_MAX_UPLOAD_MB). Export "
                 "the transaction lines as UTF-8 CSV or Parquet, or raise that limit.")
         options = replace(options, limits=fallback, fallback_limits=None)
-    if path.is_dir():
-        return _prepare_folder(path, options)
+    if kind is not None:
+        return _prepare_folder(path, kind, files, size, options)
     return prepare_file(path, options)
 
 
-def _prepare_folder(folder: Path, options: PrepareOptions | None) -> Prepared:
+def _prepare_folder(folder: Path, kind: str, files: tuple[Path, ...], size: int,
+                    options: PrepareOptions | None) -> Prepared:
     """The general path on a folder's files joined into one (the fast path's fallback)."""
     import io
 
@@ -244,11 +245,8 @@ def _prepare_folder(folder: Path, options: PrepareOptions | None) -> Prepared:
     import pyarrow.parquet as pq
 
     from dashapp.errors import IngestError, TooLargeError
-    from dashapp.fastpath import folder_files
 
     options = options or PrepareOptions()
-    kind, files = folder_files(folder)
-    size = sum(f.stat().st_size for f in files)
     if size > options.limits.max_bytes:
         raise TooLargeError(
             f"Folder {folder.name!r} holds {size / 1_048_576:.1f} MB; the limit is "

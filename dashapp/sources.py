@@ -34,7 +34,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dashapp import ingest
-from dashapp.clean import EXAMPLES, RuleResult
+from dashapp.clean import EXAMPLES, RuleResult, line_rules
 from dashapp.errors import EmptyFileError, IngestError, ParseError, PersonaError, TooLargeError
 from dashapp.features import rfm_from_aggregates
 from dashapp.ingest import CUSTOMERS, MISSING_TOKENS
@@ -689,32 +689,15 @@ def _example_rows(con, source, condition) -> tuple[dict[str, str], ...]:
 
 def _rules(con, source, detected: ingest.Ingested, counts: dict, dups: int,
            conditions: dict, dedupe: bool = False) -> list[RuleResult]:
-    """The line rules of :func:`dashapp.clean.clean_transactions`, from the query's counts."""
-    def examples(rule: str, count: int):
-        return _example_rows(con, source, conditions[rule]) if count else ()
-
-    rules = [RuleResult(
-        "missing_customer_id", "Rows without a customer id", counts["missing_id"], "dropped",
-        "Lines with an empty customer id cannot be attributed to anyone.",
-        examples("missing_customer_id", counts["missing_id"]))]
-    for role, title, key in (("order_date", "dates", "bad_date"),
-                             ("amount", "amounts", "bad_amount")):
-        column = detected.mapping.get(role, role)
-        rules.append(RuleResult(
-            f"bad_{role}", f"Rows with missing or unreadable {title}", counts[key], "dropped",
-            f"Column {column!r}: values that are empty or do not parse.",
-            examples(f"bad_{role}", counts[key])))
-    rules.append(RuleResult(
-        "duplicates", "Exact duplicate lines", dups, "dropped" if dedupe else "kept",
-        "Identical lines (every column equal). Two identical purchases on one day are common, "
-        "so they are kept unless you choose to drop them.", ()))
-    rules.append(RuleResult(
-        "returns", "Returns and cancellations", counts["returns"], "netted",
-        f"{counts['cancelled']} lines on invoices starting with 'C' and "
-        f"{counts['negative']} with a negative quantity or amount: they do not count "
-        "as orders, and their amounts are subtracted from the customer's monetary value.",
-        examples("returns", counts["returns"])))
-    return rules
+    """The line rules of :func:`dashapp.clean.clean_transactions`, from the query's counts;
+    examples come from one small query per rule that fired (exact duplicates have none)."""
+    by_rule = {"missing_customer_id": counts["missing_id"], "bad_order_date": counts["bad_date"],
+               "bad_amount": counts["bad_amount"], "duplicates": dups,
+               "returns": counts["returns"]}
+    examples = {rule: _example_rows(con, source, conditions[rule])
+                for rule, n in by_rule.items() if n and rule in conditions}
+    return line_rules(detected.mapping, {**by_rule, "cancelled": counts["cancelled"],
+                                         "negative": counts["negative"]}, examples, dedupe)
 
 
 def _ingested(detected: ingest.Ingested, sample: pd.DataFrame, rows: int,

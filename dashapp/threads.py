@@ -11,6 +11,7 @@ parallel region runs on the calling thread and no pool is ever made.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 
@@ -58,28 +59,25 @@ os.register_at_fork(before=FORK_LOCK.acquire, after_in_parent=FORK_LOCK.release,
                     after_in_child=_release_in_child)
 
 
+def _under_fork_lock(name: str):
+    method = getattr(diskcache.Cache, name)
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with FORK_LOCK:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class ForkSafeCache(diskcache.Cache):
     """The background-job cache (diskcache, on SQLite), each call under :data:`FORK_LOCK`."""
 
-    def get(self, *args, **kwargs):
-        with FORK_LOCK:
-            return super().get(*args, **kwargs)
-
-    def set(self, *args, **kwargs):
-        with FORK_LOCK:
-            return super().set(*args, **kwargs)
-
-    def add(self, *args, **kwargs):
-        with FORK_LOCK:
-            return super().add(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        with FORK_LOCK:
-            return super().delete(*args, **kwargs)
-
-    def touch(self, *args, **kwargs):
-        with FORK_LOCK:
-            return super().touch(*args, **kwargs)
+    get = _under_fork_lock("get")
+    set = _under_fork_lock("set")
+    add = _under_fork_lock("add")
+    delete = _under_fork_lock("delete")
+    touch = _under_fork_lock("touch")
 
     @contextlib.contextmanager
     def transact(self, retry=False):
