@@ -670,11 +670,11 @@ def _scan_once(
     # Rows come sorted by customer, so a customer whose groups fell in several categories
     # (few do) has neighbouring rows, combined below; the report's counts are the few rows
     # with a category.
-    rows = con.sql(query + " ORDER BY cid").to_arrow_table().to_pandas()
-    flagged_rows = rows.loc[rows["category"].notna(), ["category", "n"]]
-    categories = flagged_rows.groupby("category", as_index=False, sort=True)["n"].sum()
-    lines = int(rows["n"].sum())
-    known = _one_row_per_customer(rows.loc[rows["customer_id"].notna()], ambiguous)
+    table = con.sql(query + " ORDER BY cid").to_arrow_table()
+    flagged_rows = table.filter(pc.is_valid(table["category"])).select(["category", "n"])
+    categories = flagged_rows.to_pandas().groupby("category", as_index=False, sort=True)["n"].sum()
+    lines = int(pc.sum(table["n"]).as_py() or 0)
+    known = _one_row_per_customer(table.filter(pc.is_valid(table["customer_id"])), ambiguous)
     if not split and (categories["category"] < 0).any():
         return _scan_once(con, plan, merge, split=True)
     totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
@@ -731,27 +731,25 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
     return True
 
 
-def _one_row_per_customer(rows: pd.DataFrame, ambiguous: bool) -> pd.DataFrame:
-    """One row per customer from ``rows`` sorted by customer: most customers have one row
-    already, found by comparing neighbours (no hash of every id); the others are grouped."""
-    rows = rows.reset_index(drop=True)
-    ids = pa.array(rows["customer_id"])
-    if len(rows) < 2:
-        return rows
-    same = pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    if not same.any():
-        return rows
-    repeated = np.zeros(len(rows), dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    how = {"last_p": "max", "latest": "max", "first_p": "min", "first_k": "min",
-           "frequency": "sum", "monetary": "sum", "n": "sum", "dups": "sum"}
+def _one_row_per_customer(rows: pa.Table, ambiguous: bool) -> pd.DataFrame:
+    """One row per customer from the scan's rows, sorted by customer (one row per customer
+    and category of the report). Most customers have one row; the few with several are
+    neighbours, found by comparing each id with the next and combined with ``reduceat``
+    over each run: no hash of every id, no second sort."""
+    how = {"last_p": np.fmax, "latest": np.fmax, "first_p": np.fmin, "first_k": np.fmin,
+           "frequency": np.add, "monetary": np.add, "n": np.add, "dups": np.add}
     if ambiguous:
-        how["top_day"] = "max"
-    combined = rows.loc[repeated].groupby("customer_id", sort=True).agg(how).reset_index()
-    single = rows.loc[~repeated, ["customer_id", *how]]
-    joined = pd.concat([single, combined[["customer_id", *how]]], ignore_index=True)
-    return joined.sort_values("customer_id", kind="stable", ignore_index=True)
+        how["top_day"] = np.fmax
+    ids = rows["customer_id"].combine_chunks()
+    columns = {c: rows[c].to_numpy() for c in how}
+    if len(ids) > 1 and (same := pc.equal(ids[1:], ids[:-1]).to_numpy(
+            zero_copy_only=False)).any():
+        # Each run of equal ids starts where an id differs from the one before; fmax and
+        # fmin skip a missing date (NaT) as pandas' max and min do.
+        starts = np.flatnonzero(np.concatenate(([True], ~same)))
+        ids = ids.take(pa.array(starts))
+        columns = {c: ufunc.reduceat(columns[c], starts) for c, ufunc in how.items()}
+    return pd.DataFrame({"customer_id": pd.Series(ids, dtype="str"), **columns})
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -357,27 +359,50 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, sample: int | None, seed
     members[np.arange(len(points)), codes] = 1.0
     counts = members.sum(axis=0)
     scores = np.empty(len(points))
-    block = np.empty((_SILHOUETTE_CHUNK, len(points)))
+    squares = np.einsum("ij,ij->i", points, points)
+    across = np.ascontiguousarray(points.T)
+    # The rows are split between the cores: numpy lets go of the GIL in every step below.
+    parts = max(1, min(_cores(), len(points) // (8 * _SILHOUETTE_CHUNK)))
+    bounds = [_SILHOUETTE_CHUNK * round(i * len(points) / parts / _SILHOUETTE_CHUNK)
+              for i in range(parts)] + [len(points)]
+
+    def rows(part: int) -> None:
+        _silhouette_blocks(points, squares, across, codes, members, counts,
+                           range(bounds[part], bounds[part + 1], _SILHOUETTE_CHUNK), scores)
+
     # Each product is small: BLAS threads would spend more time meeting than multiplying,
     # and on a busy machine far more.
     with threadpool_limits(1, user_api="blas"):
-        _silhouette_blocks(points, codes, members, counts, block, scores)
+        if parts == 1:
+            rows(0)
+        else:
+            with ThreadPoolExecutor(parts) as pool:
+                list(pool.map(rows, range(parts)))
     # A cluster of one has an undefined score, which sklearn counts as 0.
     return float(np.mean(np.nan_to_num(scores)))
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _silhouette_blocks(
     points: np.ndarray,
+    squares: np.ndarray,
+    across: np.ndarray,
     codes: np.ndarray,
     members: np.ndarray,
     counts: np.ndarray,
-    block: np.ndarray,
+    starts: range,
     scores: np.ndarray,
 ) -> None:
-    squares = np.einsum("ij,ij->i", points, points)
-    across = np.ascontiguousarray(points.T)
-    for start in range(0, len(points), _SILHOUETTE_CHUNK):
-        rows = slice(start, start + _SILHOUETTE_CHUNK)
+    """The scores of the rows from each of ``starts``, ``_SILHOUETTE_CHUNK`` at a time."""
+    block = np.empty((_SILHOUETTE_CHUNK, len(points)))
+    for start in starts:
+        rows = slice(start, min(start + _SILHOUETTE_CHUNK, len(points)))
         own = codes[rows]
         distances = block[: len(own)]
         np.matmul(points[rows], across, out=distances)
