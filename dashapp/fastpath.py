@@ -613,23 +613,27 @@ def _scan_once(
             FROM l2 GROUP BY cid, oid, state
         )"""
     else:
+        # Customer ids are typed once per customer, after the last grouping (below), not
+        # once per order: the groups keep their raw id ``c``.
         groups = f"""
         typed AS (
-            SELECT state, n, sa, maxa, mina, {top}{''.join(m + ', ' for m in magnitudes)}
-                   {distinct} AS d, {cid} AS cid, {oid} AS oid,
-                   cid IS NOT NULL AND (c IS DISTINCT FROM cid OR okey IS DISTINCT FROM oid)
-                       AS changed
-            FROM (SELECT *, {cid} AS cid, {oid} AS oid FROM l1)
+            SELECT c, state, n, sa, maxa, mina, {top}{''.join(m + ', ' for m in magnitudes)}
+                   {distinct} AS d, oid, okey IS DISTINCT FROM oid AS changed
+            FROM (SELECT *, {oid} AS oid FROM l1)
         )"""
     # Groups that are not plain purchases get a category, which joins the customer in the
     # last grouping's key: the report's counts then come from the few such rows instead of
     # a dozen sums per customer (a second grouping set cost more than the sums).
     early = "coalesce(mina < TIMESTAMP '1000-01-01', false)"
+    # Bit 2 (no customer id) and, past the merge, bit 4 for a changed customer id join the
+    # category once the ids are typed.
+    known_id, no_id = ("cid IS NOT NULL AND ",
+                       "+ 2 * CAST(cid IS NULL AS INTEGER) ") if merge else ("", "")
     category = (
-        f"CASE WHEN state = 0 AND NOT cancelled AND cid IS NOT NULL AND NOT changed AND d = 0 "
+        f"CASE WHEN state = 0 AND NOT cancelled AND {known_id}NOT changed AND d = 0 "
         f"AND NOT {early} AND NOT ({nonfinite}) THEN NULL "
         f"ELSE state * 32 + CAST(cancelled AS INTEGER) "
-        f"+ 2 * CAST(cid IS NULL AS INTEGER) + 4 * CAST(changed AS INTEGER) "
+        f"{no_id}+ 4 * CAST(changed AS INTEGER) "
         f"+ 8 * CAST({early} AS INTEGER) + 16 * CAST({nonfinite} AS INTEGER) END"
     )
     purchase = "flag = 0 AND NOT cancelled"
@@ -651,11 +655,12 @@ def _scan_once(
         {groups},
         flagged AS (SELECT *, {flag} AS flag, {cancelled} AS cancelled FROM typed),
         final AS (
-            SELECT *, CASE WHEN cid IS NULL OR flag > 1 THEN 0 ELSE d END AS dups,
+            SELECT *, CASE WHEN {'cid IS NULL OR ' if merge else ''}flag > 1 THEN 0 ELSE d END
+                       AS dups,
                    {category} AS category
             FROM flagged
         )
-        SELECT cid AS customer_id, category,
+        SELECT {'cid AS customer_id' if merge else 'c'}, category,
                max(CASE WHEN {purchase} THEN maxa END) AS last_p,
                max(CASE WHEN flag <= 1 THEN maxa END) AS latest,
                min(CASE WHEN {purchase} THEN mina END) AS first_p,
@@ -665,12 +670,25 @@ def _scan_once(
                    AS monetary,
                CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
                {', max(top_day) AS top_day' if ambiguous else ''}
-        FROM final GROUP BY cid, category
+        FROM final GROUP BY {'cid' if merge else 'c'}, category
     """
+    if not merge:
+        # The raw ids typed; an id that typing changes (spaces around it, a spelling of
+        # missing) marks its rows, and the scan runs again with ``merge``.
+        query = f"""
+        SELECT customer_id,
+               CASE WHEN customer_id IS NULL THEN coalesce(category, 0) | 2
+                    WHEN c IS DISTINCT FROM customer_id THEN coalesce(category, 0) | 4
+                    ELSE category END AS category,
+               last_p, latest, first_p, first_k, frequency, monetary, n,
+               CASE WHEN customer_id IS NULL THEN 0 ELSE dups END AS dups
+               {', top_day' if ambiguous else ''}
+        FROM (SELECT {cid} AS customer_id, * FROM ({query}))
+        """
     # Rows come sorted by customer, so a customer whose groups fell in several categories
     # (few do) has neighbouring rows, combined below; the report's counts are the few rows
     # with a category.
-    table = con.sql(query + " ORDER BY cid").to_arrow_table()
+    table = con.sql(query + " ORDER BY customer_id").to_arrow_table()
     flagged_rows = table.filter(pc.is_valid(table["category"])).select(["category", "n"])
     categories = flagged_rows.to_pandas().groupby("category", as_index=False, sort=True)["n"].sum()
     lines = int(pc.sum(table["n"]).as_py() or 0)
