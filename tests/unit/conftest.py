@@ -62,17 +62,19 @@ class PostgresServer:
 
 
 def _binaries() -> Path:
-    """The folder holding initdb, pg_ctl and postgres: PATH first, then Debian's layout."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(os.path.realpath(found)).parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
-                      else 0)
-    if versions:
-        return versions[-1].parent
-    pytest.fail(f"PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
-                f"/usr/lib/postgresql/*/bin. {_INSTALL}", pytrace=False)
+    """The folder holding initdb, pg_ctl and postgres: PATH first, then Debian's layout
+    (the newest version)."""
+    candidates = []
+    if found := shutil.which("initdb"):
+        candidates.append(Path(os.path.realpath(found)).parent)
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    candidates += sorted(versions, key=lambda p: (p.parent.name.isdigit() and
+                                                  int(p.parent.name)), reverse=True)
+    for folder in candidates:
+        if all(os.access(folder / name, os.X_OK) for name in ("initdb", "pg_ctl", "postgres")):
+            return folder
+    pytest.fail(f"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or "
+                f"in /usr/lib/postgresql/*/bin. {_INSTALL}", pytrace=False)
 
 
 def _free_port() -> int:
