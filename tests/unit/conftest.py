@@ -11,6 +11,7 @@ Missing binaries fail the tests that need them with a message: they never skip.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pwd
 import secrets
@@ -142,3 +143,19 @@ def postgres() -> Iterator[PostgresServer]:
                                          "immediate", "-w", "stop"],
                                capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The app's metadata database URL as ``dashapp.db.database_url`` makes it: embedded SQLite
+    in ``tmp_path``, and a fresh PostgreSQL database given as ``DATABASE_URL=postgresql://``
+    would be (tests using it run once on each)."""
+    from dashapp.db import database_url
+
+    if request.param == "sqlite":
+        return database_url(None, tmp_path)
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return database_url(server.create_database(f"metadata_{next(_databases)}"), tmp_path)
