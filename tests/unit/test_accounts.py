@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def db(metadata_url: str) -> Iterator[Database]:
-    """SQLite, then PostgreSQL (``metadata_url`` in tests/unit/conftest.py)."""
+    """SQLite, then PostgreSQL (``metadata_url`` in tests/postgres_server.py)."""
     database = Database(metadata_url)
     database.create_all()
     yield database

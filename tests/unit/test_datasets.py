@@ -31,7 +31,7 @@ SHARED_FILES = (
 
 @pytest.fixture
 def db(metadata_url: str) -> Iterator[Database]:
-    """SQLite, then PostgreSQL (``metadata_url`` in tests/unit/conftest.py)."""
+    """SQLite, then PostgreSQL (``metadata_url`` in tests/postgres_server.py)."""
     database = Database(metadata_url)
     database.create_all()
     yield database

@@ -1,5 +1,5 @@
 """Database sources on a real PostgreSQL server (the session's ``postgres`` fixture, see
-tests/unit/conftest.py): the same lines give the same customers and cleaning report through
+tests/postgres_server.py): the same lines give the same customers and cleaning report through
 PostgreSQL, through SQLite and as a file, and every way a connection goes wrong is a message.
 """
 

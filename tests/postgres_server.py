@@ -1,6 +1,10 @@
-"""A throwaway PostgreSQL server for the session (``postgres`` fixture): ``initdb`` into a
-temporary folder, ``pg_ctl start`` on a free loopback port and a unix socket in that folder,
+"""A throwaway PostgreSQL server for the session (the ``postgres`` fixture): ``initdb`` into
+a temporary folder, ``pg_ctl start`` on a free loopback port and a unix socket in that folder,
 password authentication (so a wrong password is refused), stopped and removed at the end.
+``metadata_url`` gives the app's metadata database on SQLite and then on that server.
+
+tests/conftest.py imports both fixtures. Not a conftest.py of its own: tests import
+tests/conftest.py as ``conftest``, and a second conftest.py would take that module name.
 
 The server binaries come from PATH or ``/usr/lib/postgresql/*/bin`` (Debian's
 ``postgresql`` package; ``make test`` installs it when missing). ``initdb`` refuses to run
@@ -116,8 +120,11 @@ def postgres() -> Iterator[PostgresServer]:
     bin_dir = _binaries()
     prefix, account = _runner()
     # Not under pytest's tmp folder: that one is private to root (0700), and the server may
-    # run as another user. mkdtemp's folder is 0700 too, then given to that user.
-    base = Path(tempfile.mkdtemp(prefix="persona-pg-"))
+    # run as another user; as root /tmp itself, which that user can reach whatever TMPDIR
+    # says (and short: a unix socket path has at most 107 bytes). mkdtemp's folder is 0700,
+    # then given to that user.
+    where = "/tmp" if account is not None and os.path.isdir("/tmp") else None
+    base = Path(tempfile.mkdtemp(prefix="persona-pg-", dir=where))
     data, log = base / "data", base / "server.log"
     password = secrets.token_hex(12)
     (base / "pwfile").write_text(password + "\n")
