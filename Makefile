@@ -1,5 +1,7 @@
 # Persona Engine: `make run` serves the app, `make test` runs ruff and the whole suite.
-# Both need only python3, make and (for the browser tests) Debian chromium + chromium-driver.
+# Both need only python3, make and, for the tests, Debian chromium + chromium-driver (browser
+# tests) and postgresql (database sources on a throwaway server); `make test` installs those
+# with apt-get when run as root.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,7 @@ CHROMEDRIVER ?= /usr/bin/chromedriver
 CHROMIUM ?= /usr/lib/chromium/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser run test lint bench clean distclean
+.PHONY: help venv browser postgres run test lint bench clean distclean
 
 help:
 	@echo "make run        serve the app on http://127.0.0.1:8050 (creates .venv first)"
@@ -42,10 +44,29 @@ browser:
 		exit 1; \
 	fi
 
+# The tests start their own PostgreSQL server (tests/unit/conftest.py): they need initdb,
+# pg_ctl and postgres on PATH or in /usr/lib/postgresql/*/bin, where Debian's package puts them
+# (the package also creates the postgres user the server runs as when the tests run as root).
+postgres:
+	@if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then exit 0; fi; \
+	for d in /usr/lib/postgresql/*/bin; do \
+		[ -x "$$d/initdb" ] && [ -x "$$d/pg_ctl" ] && [ -x "$$d/postgres" ] && exit 0; \
+	done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing postgresql for the database-source tests"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends postgresql; \
+	else \
+		echo "The database-source tests need the PostgreSQL server (initdb, pg_ctl, postgres)" >&2; \
+		echo "on PATH or in /usr/lib/postgresql/*/bin. Install it as root (Debian/Ubuntu):" >&2; \
+		echo "  sudo apt-get update && sudo apt-get install -y postgresql" >&2; \
+		exit 1; \
+	fi
+
 run: venv
 	$(BIN)/python app.py
 
-test: venv browser
+test: venv browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -48,6 +48,9 @@ SAMPLE_ROWS = 2000
 _CHUNK = 1 << 20
 _URL_TIMEOUT = 30
 _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+_PG_DRIVER = "postgresql+psycopg"
+#: Seconds to wait for a PostgreSQL server to answer before the read fails with a message.
+_PG_CONNECT_TIMEOUT = 10
 _SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".json", ".xlsx")
 _CONTACT_ROLES = ("email", "name", "country")
 
@@ -90,7 +93,7 @@ def _masked(url: str) -> str:
         return url
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return url.split("://", 1)[0] + "://..."
 
 
@@ -220,9 +223,13 @@ class SourcePolicy:
             text, named = location, False
         try:
             url = sa.engine.make_url(text)
-        except sa.exc.ArgumentError:
+        except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
             raise SourceError(f"{_masked(text)} is not a database URL such as "
                               "sqlite:///path/to/file.db or postgresql://host/db.") from None
+        if url.drivername in ("postgresql", "postgres"):
+            # psycopg 3 (requirements.txt), whatever SQLAlchemy's default driver is (psycopg2
+            # before 2.1); postgres:// is Heroku's spelling, which SQLAlchemy no longer reads.
+            url = url.set(drivername=_PG_DRIVER)
         backend = url.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise SourceError(f"{backend} databases are not supported; use SQLite or "
@@ -374,7 +381,10 @@ def _engine(url: sa.engine.URL) -> sa.engine.Engine:
         uri = Path(url.database).resolve().as_uri() + "?mode=ro"
         return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True),
                                 poolclass=sa.pool.NullPool)
-    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    connect_args = {}
+    if url.get_driver_name() == "psycopg" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
 
 
 def _reflect(engine: sa.engine.Engine, name: str) -> sa.Table:
@@ -388,8 +398,16 @@ def _reflect(engine: sa.engine.Engine, name: str) -> sa.Table:
     return sa.Table(table, sa.MetaData(), schema=schema or None, autoload_with=engine)
 
 
-def _frame(result: sa.engine.CursorResult) -> pd.DataFrame:
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+def _frame(result: sa.engine.CursorResult, objects: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows of ``result``; the ``objects`` columns keep the driver's values as they are
+    (pandas would turn integer ids beside a NULL into floats, 12346 into "12346.0")."""
+    rows = result.fetchall()
+    keys = list(result.keys())
+    frame = pd.DataFrame(rows, columns=keys)
+    for name in objects:
+        at = keys.index(name)
+        frame[name] = pd.Series([row[at] for row in rows], index=frame.index, dtype=object)
+    return frame
 
 
 def _is_text(column: sa.Column) -> bool:
@@ -599,7 +617,7 @@ def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingest
                 sample: pd.DataFrame, options: PrepareOptions, label: str) -> Prepared:
     dedupe = options.cleaning.drop_duplicates
     query = aggregate_query(table, detected, sample, engine.dialect.name)
-    grouped = _frame(con.execute(query.select))
+    grouped = _frame(con.execute(query.select), ("customer_id",))
     dup_total = _duplicates(con, query.source, query.kept)
     counts = {c: int(grouped[c].fillna(0).sum()) for c in
               ("lines", "kept", "bad_date", "bad_amount", "returns", "negative", "cancelled")}
@@ -608,7 +626,7 @@ def _aggregated(con, engine, table: sa.Table, name: str, detected: ingest.Ingest
         # Lines without an id, date or amount are counted on every line, as clean.py does;
         # the customers and their returns on the distinct lines.
         query = aggregate_query(table, detected, sample, engine.dialect.name, True)
-        grouped = _frame(con.execute(query.select))
+        grouped = _frame(con.execute(query.select), ("customer_id",))
         counts.update({c: int(grouped[c].fillna(0).sum()) for c in
                        ("kept", "returns", "negative", "cancelled")})
     limits = options.limits

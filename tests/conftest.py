@@ -13,6 +13,7 @@ import psutil
 import pytest
 from dash.testing.application_runners import ThreadedRunner
 from flask.testing import FlaskClient
+from postgres_server import metadata_url, postgres  # noqa: F401  (fixtures: tests/postgres_server.py)
 from selenium.webdriver.chrome.options import Options
 
 from dashapp import accounts, auth

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,10 +20,12 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(database_url(None, tmp_path))
+def db(metadata_url: str) -> Iterator[Database]:
+    """SQLite, then PostgreSQL (``metadata_url`` in tests/postgres_server.py)."""
+    database = Database(metadata_url)
     database.create_all()
-    return database
+    yield database
+    database.dispose()
 
 
 def test_acc001_emails_are_normalized_and_checked(db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -15,7 +16,7 @@ from pandas.testing import assert_frame_equal
 
 from dashapp import accounts, ingest
 from dashapp.datasets import DatasetMissingError, DatasetStore, to_parquet
-from dashapp.db import Database, database_url
+from dashapp.db import Database
 from dashapp.errors import PersonaError, TooLargeError, UnsupportedFormatError
 from dashapp.pipeline import PrepareOptions, prepare
 from dashapp.samples import SAMPLES
@@ -29,10 +30,12 @@ SHARED_FILES = (
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(database_url(None, tmp_path))
+def db(metadata_url: str) -> Iterator[Database]:
+    """SQLite, then PostgreSQL (``metadata_url`` in tests/postgres_server.py)."""
+    database = Database(metadata_url)
     database.create_all()
-    return database
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -185,7 +185,8 @@ def test_src007_database_errors_are_messages(tmp_path):
 
 
 def test_src008_query_compiles_for_postgresql(tmp_path):
-    """No PostgreSQL server here: the same Core query must at least compile for it."""
+    """The Core query compiles for PostgreSQL without a server (test_sources_postgres.py
+    runs it on one)."""
     frame = _typed(RETAIL)
     url = _sqlite(tmp_path, frame)
     engine = sa.create_engine(url)
