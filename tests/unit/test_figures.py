@@ -411,3 +411,55 @@ def test_trace_uids_are_safe_in_css_selectors():
         uids = [t.uid for t in fig.data]
         assert len(set(uids)) == len(uids)
         assert all(re.fullmatch(r"[A-Za-z0-9_-]+", uid) for uid in uids), uids
+
+
+def test_fig030_k_selection_json_is_the_k_chart_kept_for_its_sweep(sales):
+    customers, seg, _, _ = sales
+    sweep = sweep_k(customers, seg.params)
+    got = figures.k_selection_json(sweep.table, sweep.recommended, sweep.elbow)
+    built = figures.k_selection(sweep.table, sweep.recommended, sweep.elbow)
+    assert pio.to_json(got) == pio.to_json(built.to_plotly_json())
+    # The same sweep (another copy of its table) is the kept figure; other values are not.
+    assert figures.k_selection_json(sweep.table.copy(), sweep.recommended, sweep.elbow) is got
+    other = figures.k_selection_json(sweep.table, sweep.recommended + 1, sweep.elbow)
+    assert other is not got and f"recommended k = {sweep.recommended + 1}" in pio.to_json(other)
+    changed = sweep.table.assign(inertia=sweep.table["inertia"] * 2)
+    assert figures.k_selection_json(changed, sweep.recommended, sweep.elbow) is not got
+
+
+def test_fig031_every_figure_has_the_white_template_however_it_was_set():
+    # The template comes from plotly's default (set once in dashapp.figures); a default
+    # changed elsewhere afterwards is overridden per figure.
+    assert pio.templates.default == figures.TEMPLATE
+    white = pio.templates[figures.TEMPLATE]
+    assert figures.empty_figure("x").layout.template == white
+    try:
+        pio.templates.default = "plotly_dark"
+        assert figures.empty_figure("x").layout.template == white
+    finally:
+        pio.templates.default = figures.TEMPLATE
+
+
+def test_fig032_heatmap_counts_noise_and_unknown_names_as_crosstab_does():
+    rng = np.random.default_rng(3)
+    names = pd.Series(rng.choice(list(RFM_SEGMENT_ORDER) + ["Other"], 3_000),
+                      dtype="string")
+    names.iloc[:7] = pd.NA
+    labels = rng.integers(-1, 4, 3_000)
+    fig = figures.rfm_cluster_heatmap(names, labels, {})
+    expected = pd.crosstab(names.to_numpy(dtype=object), labels).reindex(
+        index=list(RFM_SEGMENT_ORDER), columns=[0, 1, 2, 3, -1], fill_value=0)
+    np.testing.assert_array_equal(np.asarray(fig.data[0].customdata), expected.to_numpy())
+    assert list(fig.data[0].x) == ["0", "1", "2", "3", "-1 · Unclustered"]
+
+
+def test_fig033_stratified_sample_groups_as_np_unique_does():
+    rng = np.random.default_rng(5)
+    for labels in (rng.integers(-1, 6, 40_000), np.repeat([7, 2, -1], [30, 9_000, 3_000]),
+                   rng.integers(0, 3, 100).astype("int32")):
+        got = figures._groups(labels)
+        want = np.unique(labels, return_inverse=True, return_counts=True)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    floats = np.array([0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(figures._groups(floats)[2], [1, 2])
