@@ -1,9 +1,10 @@
 """Interactive benchmark: the dashboard's real callbacks over HTTP (Flask's test client).
 
 With a generated transaction log of ``customers x 20`` lines loaded, each round changes k
-(or the algorithm) the way the browser does: the background segmentation callback (posted,
-then polled until its worker process answers), then every callback that follows from the
-new analysis store. Server time is measured per callback; the p50 and p95 over the rounds
+(or the algorithm) the way the browser does: the segmentation callback, which answers from
+the cache when nothing needs fitting and else hands over to the background one (posted, then
+polled until its worker process answers), then every callback that follows from the new
+analysis store. Server time is measured per callback; the p50 and p95 over the rounds
 and the largest response in bytes are reported.
 
     .venv/bin/python -m benchmarks.interactive --customers 50k,500k --rounds 7
@@ -54,11 +55,34 @@ class Client:
         self.end_id = json.loads(config.group(1)).get("end_id", "")
 
     def _entry(self, output_id: str) -> tuple[str, dict]:
+        # An output shared through allow_duplicate ("id.prop@hash") is found only when no
+        # callback writes it as its own: ANALYSIS is the background job's, ANALYSIS_REQUEST
+        # the callback that answers from the cache.
+        found = []
         for key, entry in self.app.callback_map.items():
             outputs = key.strip(".").split("...")
-            if any(o.split("@")[0].rsplit(".", 1)[0] == output_id for o in outputs):
-                return key, entry
-        raise KeyError(output_id)
+            for o in outputs:
+                if o.split("@")[0].rsplit(".", 1)[0] == output_id:
+                    found.append(("@" in o, key, entry))
+        if not found:
+            raise KeyError(output_id)
+        _, key, entry = min(found, key=lambda f: f[0])
+        return key, entry
+
+    def segment(self, values: dict[str, object],
+                timeout: float = 600.0) -> tuple[float, int, dict]:
+        """A change of the segmentation controls as the browser runs it: the callback that
+        answers from the cache, then, when it hands over a request, the background job.
+
+        Returns the server seconds of both, the larger response and the last body.
+        """
+        seconds, size, data = self.call(ids.ANALYSIS_REQUEST, values)
+        request = data.get("response", {}).get(ids.ANALYSIS_REQUEST)
+        if request is None:
+            return seconds, size, data
+        more, other, data = self.call(ids.ANALYSIS, {f"{ids.ANALYSIS_REQUEST}.data":
+                                                     request["data"]}, timeout)
+        return seconds + more, max(size, other), data
 
     def call(self, output_id: str, values: dict[str, object],
              timeout: float = 600.0, changed: str | None = None) -> tuple[float, int, dict]:
@@ -169,7 +193,7 @@ def run_size(customers: int, rounds: int, data_dir: Path, work: Path) -> dict:
                         f"{ids.K_AUTO}.value": False, f"{ids.K_SLIDER}.value": k,
                         f"{ids.FEATURES}.value": features, f"{ids.SCALING}.value": "standard",
                         f"{ids.PCA}.value": False, f"{ids.SEED}.value": 0}
-            seconds, size, data = client.call(ids.ANALYSIS, controls)
+            seconds, size, data = client.segment(controls)
             timing["segmentation"].append(seconds)
             sizes["segmentation"] = max(sizes.get("segmentation", 0), size)
             state = data["response"][ids.ANALYSIS]["data"]

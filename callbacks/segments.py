@@ -27,6 +27,15 @@ def controls_from(algorithm, auto, k, features, scaling, pca, seed) -> Controls:
                              "seed": seed})
 
 
+#: What a segmentation request (ANALYSIS_REQUEST) holds: the dataset store and the controls
+#: as the browser sent them; the background job checks them again.
+REQUEST_KEYS = ("store", "algorithm", "auto", "k", "features", "scaling", "pca", "seed")
+
+
+def request_of(store, algorithm, auto, k, features, scaling, pca, seed) -> dict:
+    return dict(zip(REQUEST_KEYS, (store, algorithm, auto, k, features, scaling, pca, seed)))
+
+
 def axis_defaults(features: list[str]) -> tuple[str, str, str, str, str]:
     """x and y of the cross-section; x, y and size of the bubbles."""
     f = features + features[-1:] * 3 if features else ["", "", ""]
@@ -69,17 +78,64 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         Input(ids.ALGORITHM, "value"),
     )
 
+    controls_inputs = [Input(ids.DATASET, "data"), Input(ids.ALGORITHM, "value"),
+                       Input(ids.K_AUTO, "value"), Input(ids.K_SLIDER, "value"),
+                       Input(ids.FEATURES, "value"), Input(ids.SCALING, "value"),
+                       Input(ids.PCA, "value"), Input(ids.SEED, "value")]
+
+    def checked(user, request):
+        """The controls and prepared data a request names (PersonaError when wrong)."""
+        request = request if isinstance(request, dict) else {}
+        store = request.get("store")
+        values = [request.get(name) for name in REQUEST_KEYS[1:]]
+        controls = controls_from(*values)
+        prepared = services.prepared_for(user, store)
+        if set(controls.features) - set(prepared.numeric_features):
+            # The checklist still shows the previous dataset's features.
+            controls = controls_from(*values[:3], [], *values[4:])
+        elif not controls.features:
+            raise PersonaError("No features are ticked: tick at least one numeric "
+                               "feature to segment on.")
+        return store, controls
+
+    def state_of(store, controls):
+        return {"dataset": store["dataset"], "mapping": store.get("mapping"),
+                "dayfirst": store.get("dayfirst"), "controls": controls.to_dict()}
+
+    # A change whose analysis needs no fit (a k the sweep fitted, an analysis seen before)
+    # is answered here, in the web process, in milliseconds; anything to fit is handed to
+    # the background job below (progress bar, cancel button) through ANALYSIS_REQUEST.
+    @app.callback(
+        Output(ids.ANALYSIS, "data", allow_duplicate=True),
+        Output(ids.SEGMENT_ALERT, "children", allow_duplicate=True),
+        Output(ids.ANALYSIS_REQUEST, "data"),
+        *controls_inputs,
+        prevent_initial_call=True,
+    )
+    def _segment(store, algorithm, auto, k, features, scaling, pca, seed):
+        if store is None:
+            return None, None, no_update  # the last dataset was deleted: every view empties
+        request = request_of(store, algorithm, auto, k, features, scaling, pca, seed)
+        try:
+            user = current_user()
+            if not services.is_prepared(user, store):
+                return no_update, no_update, request
+            store, controls = checked(user, request)
+            found = services.cached_analysis(user, store["dataset"], store.get("mapping"),
+                                             controls, dayfirst=store.get("dayfirst"))
+        except PersonaError as err:
+            return no_update, alert(str(err)), no_update
+        except Exception:  # the background job tries again and reports what it finds
+            log.exception("cached segmentation failed")
+            return no_update, no_update, request
+        if found is None:
+            return no_update, no_update, request
+        return state_of(store, controls), None, no_update
+
     @app.callback(
         Output(ids.ANALYSIS, "data"),
         Output(ids.SEGMENT_ALERT, "children"),
-        Input(ids.DATASET, "data"),
-        Input(ids.ALGORITHM, "value"),
-        Input(ids.K_AUTO, "value"),
-        Input(ids.K_SLIDER, "value"),
-        Input(ids.FEATURES, "value"),
-        Input(ids.SCALING, "value"),
-        Input(ids.PCA, "value"),
-        Input(ids.SEED, "value"),
+        Input(ids.ANALYSIS_REQUEST, "data"),
         background=True,
         running=[
             (Output(ids.PROGRESS_WRAP, "style"), {"visibility": "visible"},
@@ -88,23 +144,16 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         ],
         progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
         progress_default=[0, ""],
-        cancel=[Input(ids.CANCEL, "n_clicks")],
+        # A new change of the controls ends a fit still running: an answer from the cache
+        # must not be overwritten by the older fit when it finishes.
+        cancel=[Input(ids.CANCEL, "n_clicks"), *controls_inputs],
         interval=250,
         prevent_initial_call=True,
     )
-    def _analyse(set_progress, store, algorithm, auto, k, features, scaling, pca, seed):
-        if store is None:
-            return None, None  # the last dataset was deleted: every view empties
+    def _analyse(set_progress, request):
         try:
             user = current_user()  # in the worker too: from the session cookie it was sent
-            controls = controls_from(algorithm, auto, k, features, scaling, pca, seed)
-            prepared = services.prepared_for(user, store)
-            if set(controls.features) - set(prepared.numeric_features):
-                # The checklist still shows the previous dataset's features.
-                controls = controls_from(algorithm, auto, k, [], scaling, pca, seed)
-            elif not controls.features:
-                raise PersonaError("No features are ticked: tick at least one numeric "
-                                   "feature to segment on.")
+            store, controls = checked(user, request)
             services.analysis(  # computed and cached here, in the worker
                 user, store["dataset"], store.get("mapping"), controls,
                 progress=lambda step, steps, what: set_progress((step, what)),
@@ -115,8 +164,7 @@ def register(app: Dash, services: Services, session_key=None) -> None:
             log.exception("segmentation failed")
             return no_update, alert(f"The segmentation failed ({type(err).__name__}); the "
                                      "previous result is still shown.")
-        return ({"dataset": store["dataset"], "mapping": store.get("mapping"),
-                 "dayfirst": store.get("dayfirst"), "controls": controls.to_dict()}, None)
+        return state_of(store, controls), None
 
     metric_outputs = [Output(metric_id(name), "children")
                       for name in METRIC_NAMES if name != "stability"]
@@ -153,8 +201,8 @@ def register(app: Dash, services: Services, session_key=None) -> None:
             k_chart = figures.empty_figure("DBSCAN finds the number of segments itself.")
             reason = ""
         else:
-            k_chart = figures.k_selection(analysis.sweep.table, analysis.sweep.recommended,
-                                          analysis.sweep.elbow)
+            k_chart = figures.k_selection_json(analysis.sweep.table,
+                                               analysis.sweep.recommended, analysis.sweep.elbow)
             reason = analysis.sweep.reason
         features = list(seg.features)
         if seg.params.pca:

@@ -126,6 +126,10 @@ def checked_controls(controls: object) -> Controls:
                     scaling=scaling, pca=bool(pca), seed=seed)
 
 
+class _NotFitted(Exception):
+    """A fit that is not memoized, met by :meth:`Services.cached_analysis`."""
+
+
 def _digest(*parts: Any) -> str:
     text = json.dumps([__version__, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -318,6 +322,33 @@ class Services:
         dayfirst: object = None,
     ) -> Analysis:
         """Segment one of the user's datasets as the controls say (memoized)."""
+        return self._analysis(user_id, dataset_id, mapping, controls, progress, dayfirst,
+                              fitted_only=False)
+
+    def cached_analysis(self, user_id: int, dataset_id: object, mapping: object,
+                        controls: Controls | dict | None,
+                        dayfirst: object = None) -> Analysis | None:
+        """The analysis when nothing needs fitting, else ``None``.
+
+        Found when it is memoized, or built from the memoized preparation, k sweep and fit
+        (a change of k to one the sweep fitted: only the personas are computed, and the
+        result is memoized as :meth:`analysis` would). ``None`` when a preparation, a sweep
+        or a fit would have to run: that is a background job's work. Raises PersonaError as
+        :meth:`analysis` does (controls out of range, a dataset not the user's).
+        """
+        controls = checked_controls(controls)
+        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
+        info = self.datasets.get(user_id, dataset_id)
+        if self._recall(user_id, info.id, self._prepared_key(info, mapping, dayfirst)) is None:
+            return None
+        try:
+            return self._analysis(user_id, dataset_id, mapping, controls, None, dayfirst,
+                                  fitted_only=True)
+        except _NotFitted:
+            return None
+
+    def _analysis(self, user_id, dataset_id, mapping, controls, progress, dayfirst,
+                  fitted_only: bool) -> Analysis:
         controls = checked_controls(controls)
         mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
         prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
@@ -327,7 +358,13 @@ class Services:
         def fit(params):
             # Keyed by user and dataset like every entry here: the sweep's fit of each k is
             # the fit a later change to that k needs (same params, same seed).
-            return self._memoize(user_id, info.id, _digest("segment", *base, repr(params)),
+            digest = _digest("segment", *base, repr(params))
+            if fitted_only:
+                found = self._recall(user_id, info.id, digest)
+                if found is None:
+                    raise _NotFitted
+                return found
+            return self._memoize(user_id, info.id, digest,
                                  lambda: segment(prepared.customers, params))
 
         def ksweep(params):
@@ -359,6 +396,17 @@ class Services:
         prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
         return prepared, self.analysis(user_id, dataset_id, mapping, state.get("controls"),
                                        dayfirst=dayfirst)
+
+    def is_prepared(self, user_id: int, store: object) -> bool:
+        """Whether the data a dataset store names is prepared already (nothing is computed;
+        PersonaError as :meth:`prepared_for`)."""
+        if not isinstance(store, dict) or "dataset" not in store:
+            raise DatasetMissingError("No dataset loaded yet: load a sample or upload a file.")
+        info = self.datasets.get(user_id, store["dataset"])
+        mapping = checked_mapping(store.get("mapping"))
+        dayfirst = checked_dayfirst(store.get("dayfirst"))
+        return self._recall(user_id, info.id,
+                            self._prepared_key(info, mapping, dayfirst)) is not None
 
     def prepared_for(self, user_id: int, store: object) -> Prepared:
         """The prepared data a dataset store (``ids.DATASET``) names."""

@@ -3,6 +3,8 @@
 # Shell: stores, navigation, the background job's progress
 DATASET = "dataset-store"  # {"dataset": id, "mapping", "dayfirst"}; None: no dataset
 ANALYSIS = "analysis-store"  # {"dataset": id, "mapping", "dayfirst", "controls"}
+# The controls handed to the background segmentation when something must be fitted.
+ANALYSIS_REQUEST = "analysis-request-store"
 SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
 SUMMARY = "shell-summary"
 USER_EMAIL = "shell-user-email"

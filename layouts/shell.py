@@ -77,6 +77,7 @@ def layout(settings: Settings, account: dict | None = None) -> html.Div:
     return html.Div([
         dcc.Store(id=ids.DATASET),
         dcc.Store(id=ids.ANALYSIS),
+        dcc.Store(id=ids.ANALYSIS_REQUEST),
         dcc.Store(id=ids.SELECTION, data=[]),
         _navbar(account),
         dbc.Container([

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app import create_app
 from benchmarks.interactive import Client
+from callbacks.segments import request_of
 from dashapp import accounts, auth
 from dashapp.analysis import Controls
 from dashapp.services import Services
@@ -16,6 +17,14 @@ def _controls(store: dict, k: int) -> dict:
             f"{ids.FEATURES}.value": ["recency", "frequency", "monetary"],
             f"{ids.SCALING}.value": "standard", f"{ids.PCA}.value": False,
             f"{ids.SEED}.value": 0}
+
+
+def _request(values: dict) -> dict:
+    """The ANALYSIS_REQUEST the cache-answering callback hands over for these controls."""
+    return {f"{ids.ANALYSIS_REQUEST}.data": request_of(
+        values[f"{ids.DATASET}.data"], *(values[f"{name}.value"] for name in (
+            ids.ALGORITHM, ids.K_AUTO, ids.K_SLIDER, ids.FEATURES, ids.SCALING, ids.PCA,
+            ids.SEED)))}
 
 
 def _logged_in(settings, login_client) -> tuple[Client, Services, int]:
@@ -33,7 +42,8 @@ def test_bg001_worker_answers_after_kmeans_ran_in_the_web_process(settings, logi
     services.analysis(user, key, None, Controls())
     store = {"dataset": key, "mapping": None, "dayfirst": None}
     for k in (5, 3):
-        _, _, body = client.call(ids.ANALYSIS, _controls(store, k), timeout=60)
+        # The background job itself (k = 5 and 3 are cached: the page would not start one).
+        _, _, body = client.call(ids.ANALYSIS, _request(_controls(store, k)), timeout=60)
         state = body["response"][ids.ANALYSIS]["data"]
         assert state["dataset"] == key
         assert services.from_state(user, state)[1].segmentation.k == k
@@ -49,17 +59,68 @@ def test_bg002_bad_controls_come_back_as_alerts_not_errors(settings, login_clien
     store = {"dataset": key, "mapping": None, "dayfirst": None}
     values = _controls(store, 5)
     values[f"{ids.FEATURES}.value"] = []
-    _, _, body = client.call(ids.ANALYSIS, values, timeout=60)
-    alert = str(body["response"][ids.SEGMENT_ALERT]["children"])
-    assert "No features are ticked" in alert
-    assert ids.ANALYSIS not in body["response"]
-    # What the browser can send but the controls never would: checked in the worker.
+    for how in (client.segment, lambda v, **kw: client.call(ids.ANALYSIS, _request(v), **kw)):
+        _, _, body = how(values, timeout=60)
+        alert = str(body["response"][ids.SEGMENT_ALERT]["children"])
+        assert "No features are ticked" in alert
+        assert ids.ANALYSIS not in body["response"]
+    # What the browser can send but the controls never would: checked in the web process
+    # (the cache-answering callback) and in the worker (a request posted to it directly).
     for name, value, message in ((ids.K_SLIDER, 500, "k must be"),
                                  (ids.K_SLIDER, "4; drop", "k must be"),
                                  (ids.ALGORITHM, "__import__('os')", "Unknown algorithm"),
                                  (ids.SEED, -3, "seed must be"),
                                  (ids.FEATURES, {"$ne": 1}, "features arrived")):
         bad = {**_controls(store, 5), f"{name}.value": value}
-        _, _, body = client.call(ids.ANALYSIS, bad, timeout=60)
-        assert message in str(body["response"][ids.SEGMENT_ALERT]["children"]), name
-        assert ids.ANALYSIS not in body["response"]
+        for body in (client.segment(bad, timeout=60)[2],
+                     client.call(ids.ANALYSIS, _request(bad), timeout=60)[2]):
+            assert message in str(body["response"][ids.SEGMENT_ALERT]["children"]), name
+            assert ids.ANALYSIS not in body["response"]
+    _, _, body = client.call(ids.ANALYSIS, {f"{ids.ANALYSIS_REQUEST}.data": "junk"}, timeout=60)
+    assert ids.ANALYSIS not in body["response"]
+
+
+def test_bg003_a_cached_change_is_answered_without_a_background_job(settings, login_client):
+    client, services, user = _logged_in(settings, login_client)
+    key = services.add_sample(user, "retail").id
+    store = {"dataset": key, "mapping": None, "dayfirst": None}
+    # Nothing fitted yet: the change is handed over to the background job, which sweeps k.
+    _, _, body = client.call(ids.ANALYSIS_REQUEST, _controls(store, 5))
+    handed = body["response"]
+    assert set(handed) == {ids.ANALYSIS_REQUEST}
+    assert handed[ids.ANALYSIS_REQUEST]["data"] == _request(_controls(store, 5))[
+        f"{ids.ANALYSIS_REQUEST}.data"]
+    _, _, body = client.segment(_controls(store, 5), timeout=60)
+    assert body["response"][ids.ANALYSIS]["data"]["controls"]["k"] == 5
+    # k = 3 was fitted by the sweep: answered in the web process, no job handle, the same
+    # analysis the job would have made (the numbers of a K-Means fit of k = 3).
+    _, _, body = client.call(ids.ANALYSIS_REQUEST, _controls(store, 3))
+    assert "cacheKey" not in body and ids.ANALYSIS_REQUEST not in body["response"]
+    state = body["response"][ids.ANALYSIS]["data"]
+    assert body["response"][ids.SEGMENT_ALERT]["children"] is None
+    prepared, analysis = services.from_state(user, state)
+    assert analysis.segmentation.k == 3 and analysis.controls.k == 3
+    from dashapp.analysis import segment_params
+    from dashapp.segment import segment
+    fresh = segment(prepared.customers, segment_params(prepared, analysis.controls))
+    assert (fresh.labels == analysis.segmentation.labels).all()
+    # Another algorithm needs a fit: handed over again.
+    other = {**_controls(store, 3), f"{ids.ALGORITHM}.value": "minibatch"}
+    _, _, body = client.call(ids.ANALYSIS_REQUEST, other)
+    assert set(body["response"]) == {ids.ANALYSIS_REQUEST}
+    # No dataset (the last one deleted): every view empties, no job.
+    _, _, body = client.call(ids.ANALYSIS_REQUEST, _controls(None, 3))
+    assert body["response"][ids.ANALYSIS]["data"] is None
+
+
+def test_bg004_a_change_of_the_controls_cancels_a_fit_still_running(settings, login_client):
+    # A fit still running when the next change is answered from the cache would overwrite
+    # it when it ends: every input of the cache-answering callback cancels the job.
+    client, _, _ = _logged_in(settings, login_client)
+    _, job = client._entry(ids.ANALYSIS)
+    _, quick = client._entry(ids.ANALYSIS_REQUEST)
+    assert job.get("background") and not quick.get("background")
+    assert [i["id"] for i in job["inputs"]] == [ids.ANALYSIS_REQUEST]
+    cancels = {(c["id"], c["property"]) for c in job["background"]["cancel"]}
+    assert {(i["id"], i["property"]) for i in quick["inputs"]} <= cancels
+    assert (ids.CANCEL, "n_clicks") in cancels

@@ -12,6 +12,7 @@ import pytest
 from app import create_app
 from benchmarks.interactive import Client
 from callbacks.customers import download
+from callbacks.segments import request_of
 from dashapp import accounts, auth
 from dashapp.analysis import Controls
 from dashapp.datasets import DatasetMissingError
@@ -21,6 +22,14 @@ SALES = ("sales_data_sample", "sales_data_sample.csv")
 #: Customers of the sales file (A's); nothing of B's data (the mall sample) has them.
 A_CUSTOMERS = ("Land of Toys Inc.", "Euro Shopping Channel", "Mini Gifts Distributors Ltd.")
 B_EMAIL = "bea@example.com"
+
+
+def _request(values: dict) -> dict:
+    """The background job's input for these controls (ANALYSIS_REQUEST)."""
+    return {f"{ids.ANALYSIS_REQUEST}.data": request_of(
+        values[f"{ids.DATASET}.data"], *(values[f"{name}.value"] for name in (
+            ids.ALGORITHM, ids.K_AUTO, ids.K_SLIDER, ids.FEATURES, ids.SCALING, ids.PCA,
+            ids.SEED)))}
 
 
 def _pattern(client: Client, output: str, kind: str, prop: str = "n_clicks") -> str:
@@ -130,7 +139,9 @@ def test_iso001_b_callbacks_with_a_dataset_id_get_nothing_of_a(two_users):
                 f"{ids.K_AUTO}.value": True, f"{ids.K_SLIDER}.value": 4,
                 f"{ids.FEATURES}.value": [], f"{ids.SCALING}.value": "standard",
                 f"{ids.PCA}.value": False, f"{ids.SEED}.value": 0}
-    status, got = post(ids.ANALYSIS, controls)
+    status, got = post(ids.ANALYSIS_REQUEST, controls)  # the cache-answering callback
+    assert set(got) == {ids.SEGMENT_ALERT} and missing in json.dumps(got[ids.SEGMENT_ALERT])
+    status, got = post(ids.ANALYSIS, _request(controls))
     assert ids.ANALYSIS not in got and missing in json.dumps(got[ids.SEGMENT_ALERT])
     status, got = post("segments-metric-stability", {f"{ids.ANALYSIS}.data": state})
     assert got["segments-metric-stability"]["children"] == missing
@@ -181,7 +192,7 @@ def _start(client: Client, output: str, values: dict) -> tuple[str, dict]:
             "inputs": [{"id": s["id"], "property": s["property"],
                         "value": values.get(f"{s['id']}.{s['property']}")}
                        for s in entry["inputs"]],
-            "state": [], "changedPropIds": [f"{ids.DATASET}.data"]}
+            "state": [], "changedPropIds": [f"{ids.ANALYSIS_REQUEST}.data"]}
     url = f"/_dash-update-component?endId={client.end_id}"
     started = client.http.post(url, json=body)
     assert started.status_code == 200, started.get_data(as_text=True)
@@ -225,7 +236,7 @@ def test_iso003_identical_background_inputs_at_once_give_each_user_their_own(two
         clients = {"a": a_client, "b": b_client}
         jobs = {}
         for who in order:
-            url, body = _start(clients[who], ids.ANALYSIS, same)
+            url, body = _start(clients[who], ids.ANALYSIS, _request(same))
             jobs[who] = (clients[who], url, body)
         answers = _answers(jobs)
         assert ids.ANALYSIS in answers["a"], answers["a"]
@@ -239,7 +250,7 @@ def test_iso003_identical_background_inputs_at_once_give_each_user_their_own(two
               "b": {"dataset": mall.id, "mapping": None, "dayfirst": None}}
     jobs = {}
     for who, client in (("a", a_client), ("b", b_client)):
-        url, body = _start(client, ids.ANALYSIS, _controls(stores[who]))
+        url, body = _start(client, ids.ANALYSIS, _request(_controls(stores[who])))
         jobs[who] = (client, url, body)
     answers = _answers(jobs)
     a_state, b_state = (answers[w][ids.ANALYSIS]["data"] for w in ("a", "b"))

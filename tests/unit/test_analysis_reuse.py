@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dashapp import accounts, segment
 from dashapp.analysis import Controls
+from dashapp.datasets import DatasetMissingError
 from dashapp.segment import segment as fit_once
 from dashapp.services import Services
 
@@ -82,3 +84,30 @@ def test_reuse004_sweep_calls_the_given_fit():
     swept = segment.sweep_k(customers, segment.SegmentParams(features=("a", "b", "c")),
                             ks=[2, 3, 4], fit=fit)
     assert seen == [2, 3, 4] and list(swept.table["k"]) == [2, 3, 4]
+
+
+def test_reuse003_cached_analysis_fits_nothing_and_says_when_a_fit_is_needed(settings,
+                                                                              monkeypatch):
+    # What the page's cache-answering callback relies on: an answer only when no fit runs.
+    services = Services(settings)
+    user = _user(services, "a@example.com")
+    key = services.add_sample(user, "retail").id
+    assert services.cached_analysis(user, key, None, Controls()) is None  # nothing swept
+    services.analysis(user, key, None, Controls())
+    calls = _counting(monkeypatch)
+    found = services.cached_analysis(user, key, None, Controls(k=6))
+    assert calls == [] and found.segmentation.k == 6
+    # The same analysis analysis() gives (and memoized: analysis() fits nothing either).
+    again = services.analysis(user, key, None, Controls(k=6))
+    assert calls == []
+    np.testing.assert_array_equal(found.segmentation.labels, again.segmentation.labels)
+    assert [p.name for p in found.personas] == [p.name for p in again.personas]
+    # Another algorithm or a k the sweep did not fit: None, and still nothing fitted.
+    assert services.cached_analysis(user, key, None, Controls(k=6, algorithm="gmm")) is None
+    assert services.cached_analysis(user, key, None, Controls(k=12)) is None
+    assert services.cached_analysis(user, key, None, Controls(k=6, seed=3)) is None
+    assert calls == []
+    # Never another user's entry: B gets the missing-dataset error, as analysis() gives.
+    other = _user(services, "b@example.com")
+    with pytest.raises(DatasetMissingError):
+        services.cached_analysis(other, key, None, Controls(k=6))
