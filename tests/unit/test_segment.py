@@ -251,3 +251,29 @@ def test_gmm_on_a_sample_scores_as_well_as_a_full_fit_on_everyone(monkeypatch):
     assert adjusted_rand_score(full.predict(points), sampled.labels) > 0.97
     # Every customer is in its most likely component of the final mixture.
     np.testing.assert_array_equal(sampled.predict(customers), sampled.labels)
+
+
+def test_dbscan_past_its_sample_size_runs_on_a_sample_and_extends_it(monkeypatch):
+    # The sample is the one eps is chosen on; the others join their nearest core's cluster
+    # within eps. Against sklearn's DBSCAN on every point with that eps: the same clusters.
+    from sklearn.cluster import DBSCAN
+    from sklearn.metrics import adjusted_rand_score
+
+    import dashapp.segment as segment_module
+
+    rng = np.random.default_rng(8)
+    centres = np.array([[0, 0], [10, 0], [0, 10]], dtype=float)
+    points = np.vstack([c + rng.normal(0, 1.0, (4_000, 2)) for c in centres]
+                       + [rng.uniform(-30, 40, (60, 2))])
+    customers = pd.DataFrame(points, columns=["a", "b"])
+    monkeypatch.setattr(segment_module, "DBSCAN_SAMPLE", 2_000)
+    seg = segment(customers, SegmentParams(features=("a", "b"), algorithm="dbscan",
+                                           scaling="none", eps=1.5, min_samples=5))
+    assert any("sample of 2,000 of 12,060" in n for n in seg.notices)
+    assert seg.k == 3
+    full = DBSCAN(eps=1.5, min_samples=5).fit_predict(points)
+    assert adjusted_rand_score(full, seg.labels) > 0.98
+    # Noise stays noise: the scattered points far from every cluster.
+    assert (seg.labels[-60:] == -1).sum() >= (full[-60:] == -1).sum() - 3
+    model = seg.pipeline.named_steps["model"]
+    assert len(model.components_) <= 2_000
