@@ -288,7 +288,7 @@ def _points_figure(
         sizeref = 2.0 * sizes.max() / 40 ** 2 if sizes.max() > 0 else 1.0
         hover.append((size, "customdata", customers[size]))
     template = _hover_rows(hover, has_id)
-    fig = go.Figure()
+    traces = []
     segments = _segment_order(labels)
     for segment in segments:
         mask = labels == segment
@@ -302,7 +302,7 @@ def _points_figure(
                         line={"width": 0.5, "color": "white"})
             extra["customdata"] = shown[mask]
         label = segment_label(segment, names)
-        fig.add_trace(trace(
+        traces.append(trace(
             **dict(zip(refs, (coords[a][mask] for a in axes))),
             mode="markers",
             marker=mark,
@@ -312,6 +312,7 @@ def _points_figure(
             **_segment_trace_keys(segment, names),
             **extra,
         ))
+    fig = go.Figure(data=traces)  # at once: plotly checks the figure once, not per trace
     _style(fig, uirevision, len(segments))
     _sample_note(fig, len(rows), len(customers))
     return fig
@@ -502,10 +503,12 @@ def segment_bars(personas: Sequence[Persona]) -> go.Figure:
     colors = segment_colors([p.segment for p in personas])
     names = {p.segment: p.name for p in personas}
     categories = [segment_label(p.segment, names) for p in personas]
+    bars, cols = [], []
     for col, what in enumerate(["customers", "revenue"][:len(titles)], start=1):
         for p in personas:
             share = p.customer_share if what == "customers" else p.revenue_share
-            fig.add_trace(go.Bar(
+            cols.append(col)
+            bars.append(go.Bar(
                 x=np.array([share], dtype="float64"),
                 y=np.array([segment_label(p.segment, names)]),
                 orientation="h",
@@ -519,7 +522,9 @@ def segment_bars(personas: Sequence[Persona]) -> go.Figure:
                 showlegend=False,
                 uid=f"bars-{what}-{p.segment}",
                 **_segment_trace_keys(p.segment, names),
-            ), row=1, col=col)
+            ))
+    # At once: plotly checks the figure once, not per bar.
+    fig.add_traces(bars, rows=[1] * len(bars), cols=cols)
     top = max([p.customer_share for p in personas]
               + ([p.revenue_share for p in personas] if has_revenue else []))
     # Room on the right for the percentage printed outside the longest bar.
