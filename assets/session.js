@@ -3,6 +3,10 @@
 (function () {
     const fetch = window.fetch.bind(window);
     let leaving = false;
+    // A navigation of the page's own (the log-out form, a link) is underway: a request it
+    // ends with a 401 must not send the page elsewhere ("You are logged out." would be lost).
+    window.addEventListener('beforeunload', function () { leaving = true; });
+    window.addEventListener('pageshow', function () { leaving = false; });
     window.fetch = function (resource, init) {
         return fetch(resource, init).then(function (response) {
             const url = typeof resource === 'string' ? resource : (resource && resource.url) || '';
