@@ -1,7 +1,13 @@
-"""Figures: the data each trace carries, sampling, size, colours and the shared layout."""
+"""Figures: the data each trace carries, sampling, size, colours and the shared layout.
+
+The figure functions return plotly JSON (dicts); these tests read each through ``go.Figure``
+(:class:`_Checked`), which validates it against plotly's schema on the way.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from pathlib import Path
 
@@ -10,14 +16,54 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+from dash._utils import to_json
 
-from dashapp import figures
+from dashapp import figures as _figures
 from dashapp.features import rfm, rfm_scores
 from dashapp.personas import build_personas
 from dashapp.rfm_segments import RFM_SEGMENT_ORDER
 from dashapp.segment import NOISE, SegmentParams, segment, sweep_k
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _decoded(value):
+    """Plotly JSON with its typed arrays (``{"dtype", "bdata"}``) back as numpy arrays."""
+    if isinstance(value, dict):
+        if set(value) in ({"dtype", "bdata"}, {"dtype", "bdata", "shape"}):
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+            if "shape" in value:
+                array = array.reshape([int(n) for n in value["shape"].split(",")])
+            return array
+        return {k: _decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+class _Checked:
+    """``dashapp.figures`` whose figures come back as ``go.Figure``: each dict goes through
+    plotly's validation (an unknown or ill-typed property raises), and the same JSON must
+    come out as went in. A ``go.Figure`` argument (to :func:`highlight`) goes in as a dict."""
+
+    def __getattr__(self, name):
+        found = getattr(_figures, name)
+        if not callable(found) or isinstance(found, type):
+            return found
+
+        def call(*args, **kwargs):
+            args = [a.to_plotly_json() if isinstance(a, go.Figure) else a for a in args]
+            out = found(*args, **kwargs)
+            if not (isinstance(out, dict) and "layout" in out):
+                return out
+            fig = go.Figure(_decoded(out))
+            # What Dash sends of each (plotly's own to_json leaves trace ids out).
+            assert json.loads(to_json(fig)) == json.loads(to_json(out)), name
+            return fig
+        return call
+
+
+figures = _Checked()
 RFM = ("recency", "frequency", "monetary")
 
 
@@ -416,26 +462,28 @@ def test_trace_uids_are_safe_in_css_selectors():
 def test_fig030_k_selection_json_is_the_k_chart_kept_for_its_sweep(sales):
     customers, seg, _, _ = sales
     sweep = sweep_k(customers, seg.params)
-    got = figures.k_selection_json(sweep.table, sweep.recommended, sweep.elbow)
-    built = figures.k_selection(sweep.table, sweep.recommended, sweep.elbow)
-    assert pio.to_json(got) == pio.to_json(built.to_plotly_json())
+    got = _figures.k_selection_json(sweep.table, sweep.recommended, sweep.elbow)
+    built = _figures.k_selection(sweep.table, sweep.recommended, sweep.elbow)
+    assert to_json(got) == to_json(built)
     # The same sweep (another copy of its table) is the kept figure; other values are not.
-    assert figures.k_selection_json(sweep.table.copy(), sweep.recommended, sweep.elbow) is got
-    other = figures.k_selection_json(sweep.table, sweep.recommended + 1, sweep.elbow)
-    assert other is not got and f"recommended k = {sweep.recommended + 1}" in pio.to_json(other)
+    assert _figures.k_selection_json(sweep.table.copy(), sweep.recommended, sweep.elbow) is got
+    other = _figures.k_selection_json(sweep.table, sweep.recommended + 1, sweep.elbow)
+    assert other is not got and f"recommended k = {sweep.recommended + 1}" in to_json(other)
     changed = sweep.table.assign(inertia=sweep.table["inertia"] * 2)
-    assert figures.k_selection_json(changed, sweep.recommended, sweep.elbow) is not got
+    assert _figures.k_selection_json(changed, sweep.recommended, sweep.elbow) is not got
 
 
 def test_fig031_every_figure_has_the_white_template_however_it_was_set():
-    # The template comes from plotly's default (set once in dashapp.figures); a default
-    # changed elsewhere afterwards is overridden per figure.
+    # The dict-built figures carry plotly_white whatever the default; the charts built as
+    # go.Figure take plotly's default (set once in dashapp.figures), and a default changed
+    # elsewhere afterwards is overridden per figure.
     assert pio.templates.default == figures.TEMPLATE
     white = pio.templates[figures.TEMPLATE]
     assert figures.empty_figure("x").layout.template == white
     try:
         pio.templates.default = "plotly_dark"
         assert figures.empty_figure("x").layout.template == white
+        assert figures.histogram(pd.Series([1.0, 2.0]), "x").layout.template == white
     finally:
         pio.templates.default = figures.TEMPLATE
 
@@ -463,3 +511,27 @@ def test_fig033_stratified_sample_groups_as_np_unique_does():
             np.testing.assert_array_equal(a, b)
     floats = np.array([0.0, 1.0, 1.0])
     np.testing.assert_array_equal(figures._groups(floats)[2], [1, 2])
+
+
+def test_fig034_arrays_go_out_as_plotly_encodes_them(sales):
+    # Each numeric array as plotly.py's own encoder writes it (an independent reference):
+    # 64-bit integers narrowed to the smallest type that holds them, 2-D with its shape.
+    from _plotly_utils.utils import to_typed_array_spec
+
+    for values in (np.arange(5, dtype="int64"), np.array([-300, 2], dtype="int64"),
+                   np.array([2**40, 1], dtype="int64"), np.array([7, 3], dtype="uint64"),
+                   np.linspace(0, 1, 7), np.arange(6, dtype="float32").reshape(2, 3),
+                   np.array([[1, 2], [3, 400]], dtype="int64"), np.array([], dtype="float64")):
+        assert json.loads(to_json(_figures._typed(values))) == \
+            json.loads(to_json(to_typed_array_spec(values))), values
+    # What the views send: dicts with typed arrays, not go.Figure and not lists of numbers.
+    customers, seg, personas, names = sales
+    for fig in (_figures.scatter_3d(customers, seg.labels, names, RFM),
+                _figures.bubble(customers, seg.labels, names, *RFM),
+                _figures.radar(personas), _figures.segment_bars(personas),
+                _figures.rfm_cluster_heatmap(customers["rfm_segment"], seg.labels, names)):
+        assert type(fig) is dict
+        for trace in fig["data"]:
+            numeric = [trace[k] for k in ("x", "z", "r") if k in trace
+                       and not isinstance(trace[k], list)]
+            assert numeric and all(set(v) >= {"dtype", "bdata"} for v in numeric), trace["type"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashapp import figures, views
 
@@ -45,12 +44,13 @@ def test_rows_in_order_follows_the_grid_and_keeps_text_ids():
 
 
 def test_highlight_dims_the_segments_not_chosen():
-    fig = go.Figure([go.Bar(x=[1], meta={"segment": 0}), go.Bar(x=[2], meta={"segment": 1}),
-                     go.Bar(x=[3])])
-    figures.highlight(fig, [1])
-    assert [t.opacity for t in fig.data] == [figures.DIMMED, 1.0, None]
+    fig = {"data": [{"type": "bar", "x": [1], "meta": {"segment": 0}},
+                     {"type": "bar", "x": [2], "meta": {"segment": 1}},
+                     {"type": "bar", "x": [3]}], "layout": {}}
+    assert figures.highlight(fig, [1]) is fig
+    assert [t.get("opacity") for t in fig["data"]] == [figures.DIMMED, 1.0, None]
     figures.highlight(fig, [])
-    assert [t.opacity for t in fig.data][:2] == [1.0, 1.0]
+    assert [t.get("opacity") for t in fig["data"]][:2] == [1.0, 1.0]
 
 
 def test_centroid_lines_speak_business_units():
