@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from dash import Dash, DiskcacheManager
-from flask import request
+from flask import g, has_request_context, request
 
 import callbacks
 from dashapp import api, auth
@@ -29,12 +29,22 @@ def _set_session_cookie(response):
     return response
 
 
+def _request_memo() -> dict | None:
+    """A dict for the current request only (what its callbacks read once), else ``None``."""
+    if not has_request_context():
+        return None
+    if "persona_memo" not in g:
+        g.persona_memo = {}
+    return g.persona_memo
+
+
 def create_app(settings: Settings | None = None) -> Dash:
     """Build one app with its own services and callbacks (safe to call many times)."""
     settings = settings or Settings.from_env()
     web_process_openmp()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     services = Services(settings)
+    services.datasets.scope = _request_memo
     # Background jobs run in worker processes; their results travel through this disk cache.
     # Dash 4 takes cache_by on the manager (a callback's own cache_by is silently ignored).
     # Keyed by user and browser session, two users' identical inputs never share a job or

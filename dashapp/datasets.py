@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -205,6 +205,9 @@ class DatasetStore:
         self.db = db
         self.instance_dir = Path(instance_dir)
         self.limits = limits
+        #: Returns a dict that lives as long as one web request (``None`` outside one), where
+        #: :meth:`get` keeps what it read; the app sets it, the core knows no requests.
+        self.scope: Callable[[], dict | None] | None = None
 
     # ---- paths ---------------------------------------------------------------------------
 
@@ -240,10 +243,20 @@ class DatasetStore:
         return found[0] if found else None
 
     def get(self, user_id: int, dataset_id: object) -> DatasetInfo:
-        """The user's dataset ``dataset_id``; :class:`DatasetMissingError` otherwise."""
+        """The user's dataset ``dataset_id``; :class:`DatasetMissingError` otherwise.
+
+        Within one request (:attr:`scope`) the row is read once, until a write: a dashboard
+        callback asks for its dataset three or four times, each a query of its own.
+        """
+        memo = self.scope() if self.scope is not None else None
+        key = ("dataset", check_user_id(user_id), check_dataset_id(dataset_id), self.db.writes)
+        if memo is not None and key in memo:
+            return memo[key]
         with self.db.read() as s:
-            row = _owned(s, user_id, dataset_id)
-            return DatasetInfo.of(row)
+            info = DatasetInfo.of(_owned(s, user_id, dataset_id))
+        if memo is not None:
+            memo[key] = info
+        return info
 
     def read_bytes(self, user_id: int, dataset_id: str) -> tuple[bytes, DatasetInfo]:
         """The stored Parquet file's bytes and the dataset's row."""

@@ -8,6 +8,7 @@ folder at paths derived from these rows' ids, never from anything a browser send
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import weakref
@@ -202,6 +203,9 @@ class Database:
             os.register_at_fork(after_in_child=lambda: engine() and engine().dispose(close=False))
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
+        # Counts the starts and ends of write transactions (itertools.count: atomic).
+        self._write_marks = itertools.count()
+        self.writes = 0
 
     def create_all(self) -> None:
         """Create missing tables (a new instance folder or database)."""
@@ -219,8 +223,16 @@ class Database:
 
         On SQLite the transaction starts with ``BEGIN IMMEDIATE``.
         """
-        with FORK_LOCK, self._writer() as session, session.begin():
-            yield session
+        self.writes = next(self._write_marks) + 1
+        try:
+            with FORK_LOCK, self._writer() as session, session.begin():
+                yield session
+        finally:
+            self.writes = next(self._write_marks) + 1
+
+    #: Marks of write transactions begun or ended in this process: what was read before a
+    #: change of it may be out of date after (see :meth:`dashapp.datasets.DatasetStore.get`).
+    writes: int
 
     def dispose(self) -> None:
         self.engine.dispose()

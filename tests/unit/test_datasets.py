@@ -278,3 +278,32 @@ def test_ds010_a_typed_excel_table_takes_appended_rows_in_its_types(store, users
     assert updated.rows == 181 and table["Date"].iloc[-1] == pd.Timestamp("2024-01-05 10:00")
     prepared = prepare(store.read_bytes(a, info.id)[0], info.filename)
     assert "C999" in set(prepared.customers["customer_id"])
+
+
+def test_ds011_a_request_reads_its_dataset_once_until_a_write(store, users, db, monkeypatch):
+    a, b = users
+    info = store.add(a, SAMPLES["mall"].read_bytes(), "mall.csv").info
+    reads = []
+    real = db.read
+
+    def counted():
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(db, "read", counted)
+    memo: dict = {}
+    store.scope = lambda: memo
+    assert store.get(a, info.id) == store.get(a, info.id) == store.get(a, info.id)
+    assert len(reads) == 1
+    # A write in between (here a rename) and the next read is fresh.
+    store.rename(a, info.id, "Renamed")
+    assert store.get(a, info.id).name == "Renamed"
+    # Someone else's id and a missing one still raise every time, never kept.
+    for _ in range(2):
+        with pytest.raises(DatasetMissingError):
+            store.get(b, info.id)
+    # Outside a request (scope gives None) every call reads.
+    store.scope = lambda: None
+    before = len(reads)
+    store.get(a, info.id), store.get(a, info.id)
+    assert len(reads) == before + 2
