@@ -197,7 +197,7 @@ def _segment(args: argparse.Namespace) -> str:
         min_samples=args.min_samples,
     )
     result = run(prepared, params, auto_k=auto)
-    table = result.customers()[output_columns(result)]
+    table = result.customers(output_columns(result))
     write_csv(table, args.out)
     Path(args.summary).write_text(json.dumps(summary(result), indent=2, default=str) + "\n")
     lines = [f"{len(table):,} customers, {result.segmentation.k} segments "

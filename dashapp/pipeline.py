@@ -78,11 +78,16 @@ class Result:
     def persona_names(self) -> dict[int, str]:
         return {p.segment: p.name for p in self.personas}
 
-    def customers(self) -> pd.DataFrame:
-        """``customer_id``, the features, scores, flags, ``segment`` and ``persona``."""
-        out = self.prepared.customers.copy()
+    def customers(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """``customer_id``, the features, scores, flags, ``segment`` and ``persona``; only
+        ``columns`` (in that order) when given, copying no other column."""
+        base = self.prepared.customers
+        out = base.copy() if columns is None else \
+            base.loc[:, [c for c in columns if c in base.columns]]
         out["segment"] = self.segmentation.labels
         out["persona"] = out["segment"].map(self.persona_names)
+        if columns is not None and list(out.columns) != list(columns):
+            out = out.loc[:, columns]
         return out
 
 
@@ -348,7 +353,7 @@ def summary(result: Result) -> dict:
 
 def output_columns(result: Result) -> list[str]:
     """Columns of ``customers.csv``: id, features, RFM scores and segment, segment, persona."""
-    frame = result.customers()
+    frame = pd.Index([*result.prepared.customers.columns, "segment", "persona"])
     columns = ["customer_id", *result.prepared.numeric_features]
     columns += [c for c in ("r_score", "f_score", "m_score", "rfm_segment") if c in frame]
     columns += [c for c in ("email", "name", "country") if c in frame]

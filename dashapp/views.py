@@ -162,7 +162,7 @@ def persona_cards(analysis: Analysis) -> list[dict]:
 def grid_frame(prepared: Prepared, analysis: Analysis) -> pd.DataFrame:
     """The customer table the grid shows: output columns, numbers rounded for reading."""
     result = analysis.result(prepared)
-    frame = result.customers().loc[:, output_columns(result)]
+    frame = result.customers(output_columns(result))
     for column in frame.columns:
         if pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].round(2)
