@@ -16,8 +16,6 @@ from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans, MiniBatchKM
 from sklearn.decomposition import PCA
 from sklearn.metrics import (
     adjusted_rand_score,
-    calinski_harabasz_score,
-    davies_bouldin_score,
     silhouette_score,
 )
 from sklearn.mixture import GaussianMixture
@@ -360,22 +358,70 @@ def compute_metrics(points: np.ndarray, labels: np.ndarray, seed: int = 0) -> Me
     """
     mask = labels != NOISE
     points, labels = points[mask], labels[mask]
-    n_clusters = len(np.unique(labels))
+    codes, counts = _cluster_codes(labels)
+    n_clusters = len(counts)
     if n_clusters < 2 or n_clusters >= len(points):
         return Metrics(None, None, None, None)
     sample = SILHOUETTE_SAMPLE if len(points) > SILHOUETTE_SAMPLE else None
     silhouette = _silhouette(points, labels, sample, seed)
-    inertia = 0.0
-    for label in np.unique(labels):
-        members = points[labels == label]
-        inertia += float(((members - members.mean(axis=0)) ** 2).sum())
+    inertia, calinski_harabasz, davies_bouldin = _dispersion_scores(points, codes, counts)
     return Metrics(
         silhouette=float(silhouette),
-        calinski_harabasz=float(calinski_harabasz_score(points, labels)),
-        davies_bouldin=float(davies_bouldin_score(points, labels)),
+        calinski_harabasz=calinski_harabasz,
+        davies_bouldin=davies_bouldin,
         inertia=inertia,
         silhouette_sample=sample,
     )
+
+
+def _cluster_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True, return_counts=True)[1:]``; integer labels in
+    a small range are counted instead of sorted (40 ms -> 5 ms at 500,000)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iu" and len(labels):
+        low = int(labels.min())
+        if int(labels.max()) - low < 1_000_000:
+            shifted = labels.astype("int64") - low
+            tally = np.bincount(shifted)
+            present = np.flatnonzero(tally)
+            rank = np.zeros(len(tally), dtype="int64")
+            rank[present] = np.arange(len(present))
+            return rank[shifted], tally[present]
+    _, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return codes.reshape(-1), counts
+
+
+def _dispersion_scores(points: np.ndarray, codes: np.ndarray,
+                       counts: np.ndarray) -> tuple[float, float, float]:
+    """Inertia, ``sklearn.metrics.calinski_harabasz_score`` and ``davies_bouldin_score``
+    from one pass over the points (``codes``, ``counts``: :func:`_cluster_codes`): each
+    point's distance to its cluster's mean.
+
+    The same definitions as sklearn's (the tests compare them); sklearn's two functions and
+    the inertia loop each found the clusters and their means again, cluster by cluster
+    (about 230 ms at 500,000 customers against 40).
+    """
+    points = np.asarray(points, dtype="float64")
+    k, n = len(counts), len(points)
+    centroids = np.column_stack([np.bincount(codes, weights=points[:, j], minlength=k)
+                                 for j in range(points.shape[1])]) / counts[:, None]
+    apart = points - centroids[codes]
+    squared = np.einsum("ij,ij->i", apart, apart)
+    inertia = float(squared.sum())
+    spread = centroids - points.mean(axis=0)
+    between = float((counts * np.einsum("ij,ij->i", spread, spread)).sum())
+    calinski_harabasz = 1.0 if inertia == 0.0 else between * (n - k) / (inertia * (k - 1.0))
+    within = np.bincount(codes, weights=np.sqrt(squared), minlength=k) / counts
+    gaps = np.sqrt(np.maximum(
+        np.einsum("ij,ij->i", centroids, centroids)[:, None]
+        + np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * centroids @ centroids.T,
+        0.0))
+    np.fill_diagonal(gaps, 0.0)
+    if np.allclose(within, 0) or np.allclose(gaps, 0):
+        return inertia, float(calinski_harabasz), 0.0
+    gaps[gaps == 0] = np.inf
+    davies_bouldin = float(np.mean(np.max((within[:, None] + within) / gaps, axis=1)))
+    return inertia, float(calinski_harabasz), davies_bouldin
 
 
 def _silhouette(points: np.ndarray, labels: np.ndarray, sample: int | None, seed: int) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from dashapp import errors
@@ -14,6 +14,7 @@ from dashapp.features import rfm
 from dashapp.segment import (
     ALGORITHMS,
     KMEANS_SAMPLE,
+    NOISE,
     SCALINGS,
     SILHOUETTE_SAMPLE,
     SegmentParams,
@@ -184,6 +185,30 @@ def test_blockwise_silhouette_equals_sklearns_on_the_same_sample():
     assert got.silhouette == pytest.approx(
         silhouette_score(big, big_labels, sample_size=SILHOUETTE_SAMPLE, random_state=7),
         abs=1e-10)
+
+
+def test_dispersion_metrics_equal_sklearns(sales_rfm):
+    # Calinski-Harabasz, Davies-Bouldin and inertia from one pass, against sklearn's own
+    # functions (and a cluster-by-cluster inertia): real RFM data, labels with gaps and
+    # noise, a cluster of one point, and clusters whose points coincide.
+    scaled = StandardScaler().fit_transform(sales_rfm[list(RFM)].to_numpy(float))
+    labels = KMeans(4, n_init=10, random_state=0).fit(scaled).labels_
+    rng = np.random.default_rng(2)
+    spread = rng.gamma(2.0, 3.0, (20_000, 3))
+    gappy = rng.integers(0, 6, 20_000) * 7 + 3
+    gappy[:40] = NOISE
+    gappy[40] = 10_000  # a cluster of one
+    same = np.repeat([[1.0, 2.0], [1.0, 2.0], [5.0, 1.0], [5.0, 1.0]], 10, axis=0)
+    for points, given in ((scaled, labels), (spread, gappy), (same, np.repeat([0, 1], 20)),
+                          (scaled, labels.astype("float64"))):
+        got = compute_metrics(points, given)
+        kept = given != NOISE
+        p, g = points[kept], given[kept]
+        assert got.calinski_harabasz == pytest.approx(calinski_harabasz_score(p, g), rel=1e-9)
+        assert got.davies_bouldin == pytest.approx(davies_bouldin_score(p, g), rel=1e-9,
+                                                   abs=1e-12)
+        inertia = sum(((p[g == c] - p[g == c].mean(axis=0)) ** 2).sum() for c in np.unique(g))
+        assert got.inertia == pytest.approx(inertia, rel=1e-9, abs=1e-12)
 
 
 def test_kmeans_past_the_sample_size_fits_as_well_as_full_kmeans():
