@@ -432,7 +432,7 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, sample: int | None, seed
     points is about 5 times faster and takes 10 MB instead of up to 1 GB.
     """
     if sample is not None:
-        picked = check_random_state(seed).permutation(len(points))[:sample]
+        picked = _silhouette_rows(labels, sample, seed)
         points, labels = points[picked], labels[picked]
     names, codes = np.unique(labels, return_inverse=True)
     if not 2 <= len(names) <= len(points) - 1:
@@ -462,6 +462,22 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, sample: int | None, seed
                 list(pool.map(rows, range(parts)))
     # A cluster of one has an undefined score, which sklearn counts as 0.
     return float(np.mean(np.nan_to_num(scores)))
+
+
+def _silhouette_rows(labels: np.ndarray, sample: int, seed: int) -> np.ndarray:
+    """The rows :func:`_silhouette` scores: sklearn's sample (``permutation(n)[:sample]`` of
+    a seeded ``RandomState``) and every member of a cluster it missed.
+
+    Only small clusters can be missed (one of m customers is missed with probability
+    ``(1 - sample / n) ** m``), but then sklearn's score is of the other clusters alone, and
+    a sample with one cluster left raised: a K-Means of two on heavy-tailed spend often puts
+    a handful of customers apart.
+    """
+    picked = check_random_state(seed).permutation(len(labels))[:sample]
+    missed = np.setdiff1d(np.unique(labels), np.unique(labels[picked]))
+    if len(missed):
+        picked = np.concatenate([picked, np.flatnonzero(np.isin(labels, missed))])
+    return picked
 
 
 def _cores() -> int:

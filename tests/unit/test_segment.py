@@ -211,6 +211,29 @@ def test_dispersion_metrics_equal_sklearns(sales_rfm):
         assert got.inertia == pytest.approx(inertia, rel=1e-9, abs=1e-12)
 
 
+def test_silhouette_sample_keeps_every_cluster():
+    # Two clusters, one of three customers: sklearn's 10,000-of-50,000 sample misses all
+    # three about half the time and then raises. The sample takes the missed members in;
+    # the score is sklearn's on exactly those rows.
+    rng = np.random.default_rng(4)
+    points = np.vstack([rng.normal(size=(49_997, 2)), rng.normal(60.0, 1.0, size=(3, 2))])
+    labels = np.repeat([0, 1], [49_997, 3])
+    seeds = [s for s in range(40) if not np.isin(
+        np.random.RandomState(s).permutation(50_000)[:SILHOUETTE_SAMPLE], [49_997, 49_998,
+                                                                          49_999]).any()]
+    assert seeds, "no seed whose sample misses the small cluster"
+    got = compute_metrics(points, labels, seed=seeds[0])
+    rows = np.concatenate([np.random.RandomState(seeds[0]).permutation(50_000)
+                           [:SILHOUETTE_SAMPLE], [49_997, 49_998, 49_999]])
+    assert got.silhouette == pytest.approx(silhouette_score(points[rows], labels[rows]),
+                                           abs=1e-10)
+    # A sample that has every cluster is sklearn's own.
+    kept = next(s for s in range(40) if s not in seeds)
+    assert compute_metrics(points, labels, seed=kept).silhouette == pytest.approx(
+        silhouette_score(points, labels, sample_size=SILHOUETTE_SAMPLE, random_state=kept),
+        abs=1e-10)
+
+
 def test_kmeans_past_the_sample_size_fits_as_well_as_full_kmeans():
     rng = np.random.default_rng(11)
     n = KMEANS_SAMPLE + 10_000
