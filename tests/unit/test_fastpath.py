@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -401,3 +402,45 @@ def test_fast022_in_memory_fallback_keeps_the_upload_caps(shared_data, edges):
     # Under the fallback cap the general path reads it as before.
     roomy = PrepareOptions(fallback_limits=Limits(max_bytes=1 << 30))
     assert len(prepare_path(legacy, roomy, min_bytes=0).customers) == 92
+
+
+def _duplicated_log(seed: int = 0) -> pd.DataFrame:
+    """Orders of 1 to 40 lines with exact duplicates placed where each check of the scan
+    decides: orders of two lines, large orders whose hash buckets collide, triplicates,
+    and near-duplicates that differ in one column only (not duplicates)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(rng.zipf(1.6, 3_000), 40)
+    order = np.repeat(np.arange(3_000) + 50_000, sizes)
+    customer = np.repeat(rng.integers(0, 700, 3_000), sizes)
+    frame = pd.DataFrame({
+        "order": order, "customer": [f"K{c:04d}" for c in customer],
+        "ordered_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+            np.repeat(rng.integers(0, 500, 3_000), sizes), unit="D"),
+        "amount": np.round(rng.gamma(2.0, 20.0, len(order)), 2),
+        "extra": rng.choice(["a", "b", "c"], len(order)),
+    })
+    pairs = frame.groupby("order").filter(lambda g: len(g) == 2).drop_duplicates("order")
+    big = frame.groupby("order").filter(lambda g: len(g) >= 20).drop_duplicates("order")
+    copies = [pairs.iloc[:15], big.iloc[:10], big.iloc[:4], big.iloc[:4]]  # triplicates
+    near = big.iloc[10:16].assign(extra="z")
+    nearer = big.iloc[10:16].assign(amount=big["amount"].iloc[10:16] + 0.01)
+    out = pd.concat([frame, *copies, near, nearer], ignore_index=True)
+    return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
+
+
+def test_fast023_parquet_duplicates_are_counted_exactly(tmp_path):
+    frame = _duplicated_log()
+    path = tmp_path / "dups.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    # Against pandas' own count, and the duplicates are where they were put.
+    expected = int(frame.duplicated().sum())
+    assert expected >= 15 + 10 + 4 + 4  # and a few the draw made itself
+    assert {r.rule: r.count for r in fast.report.rules}["duplicates"] == expected
+    # The same lines as CSV give the same counts (the CSV scan checks duplicates its own way).
+    csv = tmp_path / "dups.csv"
+    frame.to_csv(csv, index=False)
+    fast_csv, general_csv = _both(csv)
+    _assert_same(fast_csv, general_csv)
+    assert {r.rule: r.count for r in fast_csv.report.rules}["duplicates"] == expected
