@@ -156,17 +156,27 @@ def _quintile_bins(values: pd.Series) -> np.ndarray:
         ranks = values.rank(method="first").to_numpy()
     else:
         # A stable argsort ranks ties in order of appearance, as rank("first") does, in a
-        # fifth of the time.
+        # fifth of the time. Whole numbers of a small range (days, order counts) are sorted
+        # as 16-bit keys, which numpy's stable sort does by radix: several times faster.
+        keys = array
+        if len(array):
+            low, high = array.min(), array.max()
+            if high - low < 2**16 and np.array_equal(array, np.floor(array)):
+                keys = (array - low).astype("uint16")
         ranks = np.empty(len(array))
-        ranks[np.argsort(array, kind="stable")] = np.arange(1, len(array) + 1)
+        ranks[np.argsort(keys, kind="stable")] = np.arange(1, len(array) + 1)
     return np.ceil(ranks * SCORE_BINS / len(values)).astype("int64")
 
 
 def _upper_edges(values: pd.Series, bins: np.ndarray) -> tuple[float, ...]:
     """The largest value of each bin 1..5; an empty bin (fewer than five customers) takes
     the next bin's edge."""
-    upper = values.groupby(bins).max()
-    edges = [float(upper.get(b, np.nan)) for b in range(1, SCORE_BINS + 1)]
+    array = values.to_numpy(dtype="float64")
+    edges = []
+    for b in range(1, SCORE_BINS + 1):
+        inside = array[bins == b]
+        inside = inside[~np.isnan(inside)]  # as groupby's max skips missing values
+        edges.append(float(inside.max()) if len(inside) else np.nan)
     for i in range(len(edges) - 2, -1, -1):
         if np.isnan(edges[i]):
             edges[i] = edges[i + 1]
@@ -226,8 +236,10 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
     # three strings per customer.
     at = ((scores["r_score"].to_numpy() - 1) * 25 + (scores["f_score"].to_numpy() - 1) * 5
           + scores["m_score"].to_numpy() - 1)
-    scores["rfm_code"] = pd.Series(_CODES[at], index=scores.index, dtype="str")
-    scores["rfm_segment"] = pd.Series(_CODE_SEGMENTS[at], index=scores.index, dtype="str")
+    picks = pa.array(at)
+    scores["rfm_code"] = pd.Series(_CODE_TEXT.take(picks), index=scores.index, dtype="str")
+    scores["rfm_segment"] = pd.Series(_SEGMENT_TEXT.take(picks), index=scores.index,
+                                      dtype="str")
     return scores, RFMCuts(**edges)
 
 
@@ -235,6 +247,9 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
 _CODES = np.array([f"{r}{f}{m}" for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)],
                   dtype=object)
 _CODE_SEGMENTS = np.array([CODE_TO_SEGMENT[code] for code in _CODES], dtype=object)
+# The same as Arrow text: taken from these, each customer's code is no Python string.
+_CODE_TEXT = pa.array(_CODES.tolist(), pa.large_string())
+_SEGMENT_TEXT = pa.array(_CODE_SEGMENTS.tolist(), pa.large_string())
 
 
 def rfm_segment_of(code: str) -> str:
