@@ -38,7 +38,7 @@ from plotly.subplots import make_subplots
 
 from dashapp.personas import Persona
 from dashapp.rfm_segments import RFM_SEGMENT_ORDER
-from dashapp.segment import NOISE
+from dashapp.segment import NOISE, label_groups
 
 TEMPLATE = "plotly_white"
 NOISE_COLOR = "#9e9e9e"
@@ -202,20 +202,6 @@ def empty_figure(message: str) -> dict:
         xaxis={"visible": False}, yaxis={"visible": False})}
 
 
-def _groups(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``np.unique(labels, return_inverse=True, return_counts=True)``; segment numbers
-    (small integers from -1) are counted instead of sorted."""
-    if labels.dtype.kind in "iu" and len(labels) and labels.min() >= NOISE \
-            and labels.max() < 100_000:
-        shifted = labels.astype("int64") - NOISE
-        tally = np.bincount(shifted)
-        present = np.flatnonzero(tally)
-        rank = np.zeros(len(tally), dtype="int64")
-        rank[present] = np.arange(len(present))
-        return present + NOISE, rank[shifted], tally[present]
-    return np.unique(labels, return_inverse=True, return_counts=True)
-
-
 def stratified_sample(labels: np.ndarray, max_points: int = 5000, seed: int = 0) -> np.ndarray:
     """Row indices of a per-segment sample small enough to draw.
 
@@ -243,7 +229,7 @@ def stratified_sample(labels: np.ndarray, max_points: int = 5000, seed: int = 0)
     n = len(labels)
     if n <= max_points:
         return np.arange(n, dtype="int64")
-    segments, inverse, counts = _groups(labels)
+    segments, inverse, counts = label_groups(labels)
     floor = np.minimum(counts, MIN_PER_SEGMENT)
     extra = counts - floor
     budget = max(max_points - int(floor.sum()), 0)

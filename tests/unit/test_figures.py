@@ -22,7 +22,7 @@ from dashapp import figures as _figures
 from dashapp.features import rfm, rfm_scores
 from dashapp.personas import build_personas
 from dashapp.rfm_segments import RFM_SEGMENT_ORDER
-from dashapp.segment import NOISE, SegmentParams, segment, sweep_k
+from dashapp.segment import NOISE, SegmentParams, label_groups, segment, sweep_k
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -501,16 +501,18 @@ def test_fig032_heatmap_counts_noise_and_unknown_names_as_crosstab_does():
     assert list(fig.data[0].x) == ["0", "1", "2", "3", "-1 · Unclustered"]
 
 
-def test_fig033_stratified_sample_groups_as_np_unique_does():
+def test_fig033_segments_are_grouped_as_np_unique_does():
     rng = np.random.default_rng(5)
     for labels in (rng.integers(-1, 6, 40_000), np.repeat([7, 2, -1], [30, 9_000, 3_000]),
-                   rng.integers(0, 3, 100).astype("int32")):
-        got = figures._groups(labels)
+                   rng.integers(0, 3, 100).astype("int32"), np.array([10_000, 3, 3]),
+                   np.array([5_000_000, 0])):
+        got = label_groups(labels)
         want = np.unique(labels, return_inverse=True, return_counts=True)
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
+            assert a.dtype == b.dtype or a is got[1]
     floats = np.array([0.0, 1.0, 1.0])
-    np.testing.assert_array_equal(figures._groups(floats)[2], [1, 2])
+    np.testing.assert_array_equal(label_groups(floats)[2], [1, 2])
 
 
 def test_fig034_arrays_go_out_as_plotly_encodes_them(sales):
