@@ -227,6 +227,7 @@ def test_silhouette_sample_keeps_every_cluster():
                            [:SILHOUETTE_SAMPLE], [49_997, 49_998, 49_999]])
     assert got.silhouette == pytest.approx(silhouette_score(points[rows], labels[rows]),
                                            abs=1e-10)
+    assert got.silhouette_sample == SILHOUETTE_SAMPLE + 3
     # A sample that has every cluster is sklearn's own.
     kept = next(s for s in range(40) if s not in seeds)
     assert compute_metrics(points, labels, seed=kept).silhouette == pytest.approx(
