@@ -260,9 +260,7 @@ def _auto_eps(points: np.ndarray, min_samples: int, seed: int) -> float:
     """The knee of the sorted distances to the ``min_samples``-th neighbour."""
     from kneed import KneeLocator
 
-    rng = np.random.default_rng(seed)
-    sample = points if len(points) <= DBSCAN_SAMPLE else \
-        points[rng.choice(len(points), DBSCAN_SAMPLE, False)]
+    sample = points if len(points) <= DBSCAN_SAMPLE else points[_dbscan_rows(len(points), seed)]
     k = min(min_samples, len(sample) - 1)
     distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(sample).kneighbors(sample)
     curve = np.sort(distances[:, -1])
@@ -325,6 +323,12 @@ def _gmm_on_sample(model: GaussianMixture, points: np.ndarray, seed: int) -> Gau
     )
 
 
+def _dbscan_rows(n: int, seed: int) -> np.ndarray:
+    """The DBSCAN_SAMPLE rows of ``n`` that eps is chosen on and, past that size, DBSCAN runs
+    on (one draw for both)."""
+    return np.random.default_rng(seed).choice(n, DBSCAN_SAMPLE, False)
+
+
 def _dbscan_on_sample(model: DBSCAN, points: np.ndarray, seed: int) -> np.ndarray:
     """DBSCAN's raw labels for all points from a fit on DBSCAN_SAMPLE of them.
 
@@ -332,7 +336,7 @@ def _dbscan_on_sample(model: DBSCAN, points: np.ndarray, seed: int) -> np.ndarra
     outside it takes the cluster of its nearest core point when that is within eps (as a
     border point would), else it is noise.
     """
-    picked = np.random.default_rng(seed).choice(len(points), DBSCAN_SAMPLE, False)
+    picked = _dbscan_rows(len(points), seed)
     sample_labels = np.asarray(model.fit_predict(points[picked]), dtype="int64")
     raw = np.full(len(points), NOISE, dtype="int64")
     cores = model.core_sample_indices_
@@ -416,10 +420,9 @@ def _dispersion_scores(points: np.ndarray, codes: np.ndarray,
     between = float((counts * np.einsum("ij,ij->i", spread, spread)).sum())
     calinski_harabasz = 1.0 if inertia == 0.0 else between * (n - k) / (inertia * (k - 1.0))
     within = np.bincount(codes, weights=np.sqrt(squared), minlength=k) / counts
-    gaps = np.sqrt(np.maximum(
-        np.einsum("ij,ij->i", centroids, centroids)[:, None]
-        + np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * centroids @ centroids.T,
-        0.0))
+    norms = np.einsum("ij,ij->i", centroids, centroids)
+    gaps = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2.0 * centroids @ centroids.T,
+                              0.0))
     np.fill_diagonal(gaps, 0.0)
     if np.allclose(within, 0) or np.allclose(gaps, 0):
         return inertia, float(calinski_harabasz), 0.0
@@ -438,7 +441,7 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, rows: np.ndarray | None)
     """
     if rows is not None:
         points, labels = points[rows], labels[rows]
-    names, codes = np.unique(labels, return_inverse=True)
+    names, codes, _ = label_groups(labels)
     if not 2 <= len(names) <= len(points) - 1:
         return float(silhouette_score(points, labels))  # raises sklearn's own error
     members = np.zeros((len(points), len(names)))
@@ -456,7 +459,7 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, rows: np.ndarray | None)
     bounds = [_SILHOUETTE_CHUNK * round(i * len(points) / parts / _SILHOUETTE_CHUNK)
               for i in range(parts)] + [len(points)]
 
-    def rows(part: int) -> None:
+    def score_part(part: int) -> None:
         _silhouette_blocks(left, across, codes, members, counts,
                            range(bounds[part], bounds[part + 1], _SILHOUETTE_CHUNK), scores)
 
@@ -464,10 +467,10 @@ def _silhouette(points: np.ndarray, labels: np.ndarray, rows: np.ndarray | None)
     # and on a busy machine far more.
     with threadpool_limits(1, user_api="blas"):
         if parts == 1:
-            rows(0)
+            score_part(0)
         else:
             with ThreadPoolExecutor(parts) as pool:
-                list(pool.map(rows, range(parts)))
+                list(pool.map(score_part, range(parts)))
     # A cluster of one has an undefined score, which sklearn counts as 0.
     return float(np.mean(np.nan_to_num(scores)))
 
@@ -489,6 +492,7 @@ def _silhouette_rows(labels: np.ndarray, sample: int, seed: int) -> np.ndarray:
 
 
 def _cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

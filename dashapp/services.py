@@ -336,10 +336,7 @@ class Services:
         or a fit would have to run: that is a background job's work. Raises PersonaError as
         :meth:`analysis` does (controls out of range, a dataset not the user's).
         """
-        controls = checked_controls(controls)
-        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
-        info = self.datasets.get(user_id, dataset_id)
-        if self._recall(user_id, info.id, self._prepared_key(info, mapping, dayfirst)) is None:
+        if not self._has_prepared(user_id, dataset_id, mapping, dayfirst):
             return None
         try:
             return self._analysis(user_id, dataset_id, mapping, controls, None, dayfirst,
@@ -402,11 +399,14 @@ class Services:
         PersonaError as :meth:`prepared_for`)."""
         if not isinstance(store, dict) or "dataset" not in store:
             raise DatasetMissingError("No dataset loaded yet: load a sample or upload a file.")
-        info = self.datasets.get(user_id, store["dataset"])
-        mapping = checked_mapping(store.get("mapping"))
-        dayfirst = checked_dayfirst(store.get("dayfirst"))
-        return self._recall(user_id, info.id,
-                            self._prepared_key(info, mapping, dayfirst)) is not None
+        return self._has_prepared(user_id, store["dataset"], store.get("mapping"),
+                                  store.get("dayfirst"))
+
+    def _has_prepared(self, user_id: int, dataset_id: object, mapping: object,
+                      dayfirst: object) -> bool:
+        info = self.datasets.get(user_id, dataset_id)
+        key = self._prepared_key(info, checked_mapping(mapping), checked_dayfirst(dayfirst))
+        return self._recall(user_id, info.id, key) is not None
 
     def prepared_for(self, user_id: int, store: object) -> Prepared:
         """The prepared data a dataset store (``ids.DATASET``) names."""
