@@ -148,35 +148,47 @@ def _bin_of(value: float, edges: tuple[float, ...]) -> int:
     return min(index, len(edges) - 1) + 1
 
 
-def _quintile_bins(values: pd.Series) -> np.ndarray:
-    """Bins 1..5 of ``values``, higher values in higher bins; ties are broken by order
-    (rank "first"), so equal values may land in neighbouring bins but no bin collapses."""
+def _quintile_bins(values: pd.Series) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Bins 1..5 of ``values``, higher values in higher bins, and each bin's largest value
+    (:func:`_upper_edges`). Ties are broken by order (rank "first"), so equal values may land
+    in neighbouring bins but no bin collapses."""
     array = values.to_numpy(dtype="float64")
     if np.isnan(array).any():
         ranks = values.rank(method="first").to_numpy()
-    else:
-        # A stable argsort ranks ties in order of appearance, as rank("first") does, in a
-        # fifth of the time. Whole numbers of a small range (days, order counts) are sorted
-        # as 16-bit keys, which numpy's stable sort does by radix: several times faster.
-        keys = array
-        if len(array):
-            low, high = array.min(), array.max()
-            if high - low < 2**16 and np.array_equal(array, np.floor(array)):
-                keys = (array - low).astype("uint16")
-        ranks = np.empty(len(array))
-        ranks[np.argsort(keys, kind="stable")] = np.arange(1, len(array) + 1)
-    return np.ceil(ranks * SCORE_BINS / len(values)).astype("int64")
+        bins = np.ceil(ranks * SCORE_BINS / len(values)).astype("int64")
+        return bins, _upper_edges(array, bins)
+    # A stable argsort ranks ties in order of appearance, as rank("first") does, in a fifth
+    # of the time. Whole numbers of a small range (days, order counts) are sorted as 16-bit
+    # keys, which numpy's stable sort does by radix: several times faster.
+    keys = array
+    if len(array):
+        low, high = array.min(), array.max()
+        if high - low < 2**16 and np.array_equal(array, np.floor(array)):
+            keys = (array - low).astype("uint16")
+    order = np.argsort(keys, kind="stable")
+    ranks = np.empty(len(array))
+    ranks[order] = np.arange(1, len(array) + 1)
+    bins = np.ceil(ranks * SCORE_BINS / len(values)).astype("int64")
+    # In sorted order the bins rise, so each bin's largest value is at its last position.
+    ends = np.searchsorted(bins[order], np.arange(1, SCORE_BINS + 1), side="right")
+    starts = np.concatenate(([0], ends[:-1]))
+    edges = [float(array[order[end - 1]]) if end > start else np.nan
+             for start, end in zip(starts, ends)]
+    return bins, _filled(edges)
 
 
-def _upper_edges(values: pd.Series, bins: np.ndarray) -> tuple[float, ...]:
-    """The largest value of each bin 1..5; an empty bin (fewer than five customers) takes
-    the next bin's edge."""
-    array = values.to_numpy(dtype="float64")
+def _upper_edges(array: np.ndarray, bins: np.ndarray) -> tuple[float, ...]:
+    """The largest value of each bin 1..5, missing values skipped."""
     edges = []
     for b in range(1, SCORE_BINS + 1):
         inside = array[bins == b]
         inside = inside[~np.isnan(inside)]  # as groupby's max skips missing values
         edges.append(float(inside.max()) if len(inside) else np.nan)
+    return _filled(edges)
+
+
+def _filled(edges: list[float]) -> tuple[float, ...]:
+    """An empty bin (fewer than five customers) takes the next bin's edge."""
     for i in range(len(edges) - 2, -1, -1):
         if np.isnan(edges[i]):
             edges[i] = edges[i + 1]
@@ -224,12 +236,11 @@ def rfm_scores(customers: pd.DataFrame) -> tuple[pd.DataFrame, RFMCuts]:
     scores = pd.DataFrame(index=customers.index)
     edges = {}
     for feature, letter in zip(RFM_FEATURES, "rfm"):
-        bins = _quintile_bins(goodness[feature])
+        bins, edges[feature] = _quintile_bins(goodness[feature])
         scores[f"{letter}_score"] = (
             bins if ordered is customers
             else pd.Series(bins, index=ordered.index).reindex(customers.index)
         )
-        edges[feature] = _upper_edges(goodness[feature], bins)
     edges["recency"] = tuple(-e for e in edges["recency"])
     # Each code and segment name taken from the 125 possible ones, instead of joining
     # three strings per customer.
