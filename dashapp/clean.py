@@ -306,7 +306,7 @@ def handle_outliers(
     outside = (values.lt(low, axis=1) | values.gt(high, axis=1))
     rows = outside.any(axis=1).to_numpy()
     per_column = {c: int(n) for c, n in outside.sum().items() if n}
-    out = customers.copy()
+    out = customers.copy(deep=False)  # copy-on-write: the caller's frame stays as it is
     out["outlier"] = rows
     if action == "clip":
         out[columns] = values.clip(lower=low, upper=high, axis=1)
