@@ -211,6 +211,7 @@ def check_features(
             f"Unknown feature(s) {', '.join(map(repr, missing))}. "
             f"Available: {', '.join(map(str, customers.columns))}."
         )
+    constant = []
     for feature in features:
         column = customers[feature]
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
@@ -229,7 +230,11 @@ def check_features(
                 f"(customers {', '.join(map(str, ids))}): impute or drop them in cleaning.",
                 column=feature, rows=where,
             )
-    constant = tuple(f for f in features if customers[f].nunique() <= 1)
+        # Every value is finite here, so one value throughout is min == max (nunique hashed
+        # every value: 30 ms for three features at 500,000 customers).
+        if not len(values) or values.min() == values.max():
+            constant.append(feature)
+    constant = tuple(constant)
     usable = tuple(f for f in features if f not in constant)
     notices = [f"Feature {f!r} is the same for every customer and was left out." for f in constant]
     if not usable:
@@ -614,7 +619,12 @@ def segment(customers: pd.DataFrame, params: SegmentParams) -> Segmentation:
     label_map[NOISE] = NOISE
     lookup = np.array([label_map.get(r, NOISE) for r in range(raw.max() + 1)] + [NOISE])
     labels = lookup[raw]
-    centers = np.vstack([points[raw == r].mean(axis=0) for r in order])
+    # Each cluster's mean point from one pass (a mask per cluster cost 30 ms at 500,000).
+    groups, codes, counts = label_groups(raw)
+    sums = np.column_stack([np.bincount(codes, weights=points[:, j], minlength=len(groups))
+                            for j in range(points.shape[1])])
+    where = {int(g): i for i, g in enumerate(groups)}
+    centers = (sums / counts[:, None])[[where[int(r)] for r in order]]
     centroids = frame.groupby(labels).mean()
     centroids.index.name = "segment"
     sizes = pd.Series(labels).value_counts().sort_index()
