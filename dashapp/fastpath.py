@@ -193,11 +193,11 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
         if _MEMORY_LIMIT:
             config["memory_limit"] = _MEMORY_LIMIT
         con = duckdb.connect(config=config)
-        if plan.file_format == "parquet" and "float" in plan.kinds.values():
-            # Parquet writers leave NaN out of a column's min/max, and DuckDB's optimizer then
-            # folds isnan() to false from those statistics.
-            con.execute("SET disabled_optimizers = 'statistics_propagation'")
         try:
+            if plan.file_format == "parquet" and _has_nan(con, plan):
+                # Parquet writers leave NaN out of a column's min/max, and DuckDB's optimizer
+                # then folds isnan() to false from those statistics.
+                con.execute("SET disabled_optimizers = 'statistics_propagation'")
             scan = _scan(con, plan)
         finally:
             con.close()
@@ -206,6 +206,29 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
         return _prepared(plan, scan, options, digest)
     finally:
         digest.join()
+
+
+def _has_nan(con: duckdb.DuckDBPyConnection, plan: _Plan) -> bool:
+    """Whether a float column of the Parquet data holds a NaN, read with the statistics off.
+
+    Only then does the scan run without them: with them it took about 0.2 s less at 10M
+    lines, this look about 0.07 s. An aggregate, not a WHERE: a filter would be pushed into
+    the Parquet reader, which skips row groups by those same statistics.
+    """
+    floats = [_ident(name) for name, kind in plan.kinds.items() if kind == "float"]
+    if not floats:
+        return False
+    con.execute("SET disabled_optimizers = 'statistics_propagation'")
+    try:
+        found = con.execute(
+            f"SELECT coalesce(bool_or({' OR '.join(f'isnan({c})' for c in floats)}), false) "
+            f"FROM {plan.source}"
+        ).fetchone()[0]
+    except duckdb.Error:
+        found = 1  # the scan, without the statistics, finds what is wrong
+    finally:
+        con.execute("SET disabled_optimizers = ''")
+    return bool(found)
 
 
 class _Digest:

@@ -444,3 +444,27 @@ def test_fast023_parquet_duplicates_are_counted_exactly(tmp_path):
     fast_csv, general_csv = _both(csv)
     _assert_same(fast_csv, general_csv)
     assert {r.rule: r.count for r in fast_csv.report.rules}["duplicates"] == expected
+
+
+@pytest.mark.parametrize("nan_in", ["amount", "other", "none"])
+def test_fast024_parquet_nan_anywhere_is_missing_as_on_the_general_path(tmp_path, nan_in):
+    # Parquet leaves NaN out of a float column's min/max; the scan must still see it as
+    # missing (a bad amount; or, in another column, equal to an empty value, so the two
+    # lines of order 11 are one repeated line).
+    nan = float("nan")
+    table = pa.table({
+        "order": pa.array([10, 11, 11, 12], pa.int64()),
+        "customer": ["x", "y", "y", "z"],
+        "ordered_at": pa.array(pd.to_datetime(
+            ["2024-01-01", "2024-02-01", "2024-02-01", "2024-03-01"]), pa.timestamp("us")),
+        "amount": [nan if nan_in == "amount" else 1.0, 2.0, 2.0, 3.0],
+        "discount": pa.array([0.5, nan if nan_in == "other" else None, None, 0.25],
+                             pa.float64()),
+    })
+    path = tmp_path / "log.parquet"
+    pq.write_table(table, path)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    counts = {r.rule: r.count for r in fast.report.rules}
+    assert counts["duplicates"] == 1
+    assert counts["bad_amount"] == (1 if nan_in == "amount" else 0)
