@@ -323,7 +323,7 @@ def _gmm_on_sample(model: GaussianMixture, points: np.ndarray, seed: int) -> Gau
     fitted = model.fit(sample)
     # With weights, means and precisions all given, sklearn still draws its starting
     # responsibilities (init_params) and then overrides everything they give: "kmeans", the
-    # default, fitted a K-Means to every point for nothing (about 0.5 s at 500,000).
+    # default, fitted a K-Means to every point for nothing (0.2-0.3 s at 500,000).
     return GaussianMixture(
         model.n_components, n_init=1, random_state=seed, weights_init=fitted.weights_,
         means_init=fitted.means_, precisions_init=fitted.precisions_,

@@ -163,3 +163,41 @@ def test_codes_and_segments_follow_the_scores_on_any_index():
     assert scores["rfm_code"].tolist() == joined.tolist()
     assert scores["rfm_segment"].tolist() == [CODE_TO_SEGMENT[c] for c in joined]
     assert scores["rfm_code"].dtype == "str" and scores["rfm_segment"].dtype == "str"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_scores_and_cuts_equal_pandas_ranks_and_group_maxima(seed):
+    # Independent of the sort-based code: pandas' rank("first") in id order gives the bins,
+    # a groupby max of each bin its upper edge (an empty bin takes the next one's).
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    ids = np.array([f"c{i:04d}" for i in range(n)])
+    customers = pd.DataFrame({
+        "customer_id": ids if seed % 2 else rng.permutation(ids),
+        "recency": rng.integers(1, 5 if seed < 3 else 70_000, n),   # ties, then a wide range
+        "frequency": rng.integers(1, 4, n),
+        "monetary": np.round(rng.lognormal(3, 1.5, n) * rng.choice([-1, 1], n, p=[.1, .9]), 2),
+    })
+    scores, cuts = rfm_scores(customers)
+    ordered = customers.sort_values("customer_id")
+    for feature, letter, sign in (("recency", "r", -1), ("frequency", "f", 1),
+                                  ("monetary", "m", 1)):
+        goodness = sign * ordered[feature].astype("float64")
+        bins = np.ceil(goodness.rank(method="first") * 5 / n).astype("int64")
+        assert scores.loc[ordered.index, f"{letter}_score"].tolist() == bins.tolist()
+        maxima = goodness.groupby(bins).max().reindex(range(1, 6)).bfill()
+        assert getattr(cuts, feature) == tuple(sign * maxima.to_numpy())
+
+
+@pytest.mark.parametrize("values, dtype", [
+    (["a", "b", "c"], "str"), (["a", "a", "b"], "str"), (["b", "a"], "str"),
+    (["B", "a"], "str"), (["a", "B"], "str"), (["é", "z"], "str"), (["z", "é"], "str"),
+    (["ab", "abc"], "str"), (["abc", "ab"], "str"), (["a", None, "b"], "str"),
+    (["a", "b"], object), (["b", "a"], object), ([1, 2, 2], "int64"), ([1, 2, 3], "int64"),
+])
+def test_sorted_ids_check_agrees_with_pandas(values, dtype):
+    from dashapp.features import _strictly_increasing
+
+    ids = pd.Series(values, dtype=dtype)
+    assert _strictly_increasing(ids) == (ids.is_monotonic_increasing and ids.is_unique
+                                         and not ids.hasnans)
