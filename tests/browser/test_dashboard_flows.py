@@ -111,6 +111,10 @@ def test_flow002_upload_sales_data_gives_92_customers_in_4_personas(dash_duo, se
 def test_flow003_k_of_5_gives_5_cards_and_5_radar_traces(dash_duo, settings, shared_data):
     _start(dash_duo, settings)
     _upload(dash_duo, shared_data / "sales_data_sample" / "sales_data_sample.csv")
+    # The sample shows 4 cards too: wait for the upload's own segmentation, or the clicks
+    # below land while its fit still runs.
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "sales_data_sample.csv: 92 customers",
+                                    timeout=60)
     _wait_cards(dash_duo, 4)
     dash_duo.find_element(f"label[for={ids.K_AUTO}]").click()
     dash_duo.wait_for_no_elements(f"#{ids.K_SLIDER} [data-disabled]")
