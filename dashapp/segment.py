@@ -419,8 +419,7 @@ def _dispersion_scores(points: np.ndarray, codes: np.ndarray,
     """
     points = np.asarray(points, dtype="float64")
     k, n = len(counts), len(points)
-    centroids = np.column_stack([np.bincount(codes, weights=points[:, j], minlength=k)
-                                 for j in range(points.shape[1])]) / counts[:, None]
+    centroids = _cluster_means(points, codes, counts)
     apart = points - centroids[codes]
     squared = np.einsum("ij,ij->i", apart, apart)
     inertia = float(squared.sum())
@@ -437,6 +436,13 @@ def _dispersion_scores(points: np.ndarray, codes: np.ndarray,
     gaps[gaps == 0] = np.inf
     davies_bouldin = float(np.mean(np.max((within[:, None] + within) / gaps, axis=1)))
     return inertia, float(calinski_harabasz), davies_bouldin
+
+
+def _cluster_means(points: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``(len(counts), n_features)``: the mean point of each group of :func:`label_groups`,
+    from one bincount per feature (a mask per cluster cost 30 ms at 500,000)."""
+    return np.column_stack([np.bincount(codes, weights=points[:, j], minlength=len(counts))
+                            for j in range(points.shape[1])]) / counts[:, None]
 
 
 def _silhouette(points: np.ndarray, labels: np.ndarray, rows: np.ndarray | None) -> float:
@@ -493,7 +499,7 @@ def _silhouette_rows(labels: np.ndarray, sample: int, seed: int) -> np.ndarray:
     a handful of customers apart.
     """
     picked = check_random_state(seed).permutation(len(labels))[:sample]
-    missed = np.setdiff1d(np.unique(labels), np.unique(labels[picked]))
+    missed = np.setdiff1d(label_groups(labels)[0], label_groups(labels[picked])[0])
     if len(missed):
         picked = np.concatenate([picked, np.flatnonzero(np.isin(labels, missed))])
     return picked
@@ -622,12 +628,9 @@ def segment(customers: pd.DataFrame, params: SegmentParams) -> Segmentation:
     label_map[NOISE] = NOISE
     lookup = np.array([label_map.get(r, NOISE) for r in range(raw.max() + 1)] + [NOISE])
     labels = lookup[raw]
-    # Each cluster's mean point from one pass (a mask per cluster cost 30 ms at 500,000).
     groups, codes, counts = label_groups(raw)
-    sums = np.column_stack([np.bincount(codes, weights=points[:, j], minlength=len(groups))
-                            for j in range(points.shape[1])])
     where = {int(g): i for i, g in enumerate(groups)}
-    centers = (sums / counts[:, None])[[where[int(r)] for r in order]]
+    centers = _cluster_means(points, codes, counts)[[where[int(r)] for r in order]]
     centroids = frame.groupby(labels).mean()
     centroids.index.name = "segment"
     sizes = pd.Series(labels).value_counts().sort_index()
