@@ -1,5 +1,6 @@
 // Pure-UI reactions of Persona Engine: the shared segment selection, highlighting, the
-// grid's filter model and the controls drawer. Loaded by Dash from assets/.
+// grid's filter model, the controls drawer and which segmentation answer to show. Loaded by
+// Dash from assets/.
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     persona: {
         DIMMED: 0.15,
@@ -135,6 +136,41 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             const base = (className || "").replace(/\s*\bshow\b/g, "");
             const trigger = window.dash_clientside.persona._trigger();
             return trigger.id === "shell-controls-open" ? base + " show" : base;
+        },
+
+        // Equal JSON values; a missing key or prop (undefined) equals null, as it does once
+        // it has been to the server and back.
+        _same: function (a, b) {
+            if (a === b) { return true; }
+            if (a === null || a === undefined || b === null || b === undefined) {
+                return (a === null || a === undefined) && (b === null || b === undefined);
+            }
+            if (typeof a !== "object" || typeof b !== "object" ||
+                Array.isArray(a) !== Array.isArray(b) ||
+                (Array.isArray(a) && a.length !== b.length)) { return false; }
+            const same = window.dash_clientside.persona._same;
+            const keys = new Set(Object.keys(a).concat(Object.keys(b)));
+            for (const key of keys) {
+                if (!same(a[key], b[key])) { return false; }
+            }
+            return true;
+        },
+
+        // The background segmentation's answer (ANALYSIS_JOB: request, state, alert) becomes
+        // the analysis and the alert only while the controls are still those it answered: a
+        // job that ended just before a later change was answered from the cache, and was
+        // polled just after it, must not put the older segmentation back. The arguments are
+        // the controls in callbacks.segments.REQUEST_KEYS order.
+        jobAnswer: function (job, store, algorithm, auto, k, features, scaling, pca, seed) {
+            const noUpdate = window.dash_clientside.no_update;
+            const now = {store: store, algorithm: algorithm, auto: auto, k: k,
+                         features: features, scaling: scaling, pca: pca, seed: seed};
+            if (!job || typeof job !== "object" ||
+                !window.dash_clientside.persona._same(job.request, now)) {
+                return [noUpdate, noUpdate];
+            }
+            const state = job.state === null || job.state === undefined ? noUpdate : job.state;
+            return [state, job.alert === undefined ? null : job.alert];
         },
     },
 });

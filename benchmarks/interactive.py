@@ -56,8 +56,8 @@ class Client:
 
     def _entry(self, output_id: str) -> tuple[str, dict]:
         # An output shared through allow_duplicate ("id.prop@hash") is found only when no
-        # callback writes it as its own: ANALYSIS is the background job's, ANALYSIS_REQUEST
-        # the callback that answers from the cache.
+        # callback writes it as its own (ANALYSIS_REQUEST: the callback that answers from the
+        # cache; ANALYSIS_JOB: the background job).
         found = []
         for key, entry in self.app.callback_map.items():
             outputs = key.strip(".").split("...")
@@ -74,15 +74,34 @@ class Client:
         """A change of the segmentation controls as the browser runs it: the callback that
         answers from the cache, then, when it hands over a request, the background job.
 
-        Returns the server seconds of both, the larger response and the last body.
+        Returns the server seconds of both, the larger response and the last body; the
+        job's answer is given as the browser applies it (:meth:`applied`).
         """
         seconds, size, data = self.call(ids.ANALYSIS_REQUEST, values)
         request = data.get("response", {}).get(ids.ANALYSIS_REQUEST)
         if request is None:
             return seconds, size, data
-        more, other, data = self.call(ids.ANALYSIS, {f"{ids.ANALYSIS_REQUEST}.data":
-                                                     request["data"]}, timeout)
-        return seconds + more, max(size, other), data
+        more, other, answer = self.job(request["data"], timeout)
+        return seconds + more, max(size, other), self.applied(answer, request["data"])
+
+    def job(self, request: object, timeout: float = 600.0) -> tuple[float, int, dict]:
+        """The background segmentation for an ANALYSIS_REQUEST: seconds, response bytes and
+        its answer (``{"request", "state", "alert"}``, see ``callbacks.segments.job_answer``)."""
+        seconds, size, data = self.call(ids.ANALYSIS_JOB,
+                                        {f"{ids.ANALYSIS_REQUEST}.data": request}, timeout)
+        return seconds, size, data["response"][ids.ANALYSIS_JOB]["data"]
+
+    @staticmethod
+    def applied(answer: dict, current: object) -> dict:
+        """A job's answer as the browser's ``persona.jobAnswer`` applies it while the controls
+        are ``current`` (a request): the body a plain callback writing ANALYSIS (unless the
+        answer has none) and SEGMENT_ALERT would have sent; nothing for another request."""
+        if answer.get("request") != current:
+            return {"response": {}}
+        response = {ids.SEGMENT_ALERT: {"children": answer.get("alert")}}
+        if answer.get("state") is not None:
+            response[ids.ANALYSIS] = {"data": answer["state"]}
+        return {"response": response}
 
     def call(self, output_id: str, values: dict[str, object],
              timeout: float = 600.0, changed: str | None = None) -> tuple[float, int, dict]:

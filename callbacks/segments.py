@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from dash import Dash, Input, Output, State, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
 from callbacks.common import alert, column_choice, current_user, kept, loaded, segments
 from dashapp import figures, views
@@ -34,6 +34,15 @@ REQUEST_KEYS = ("store", "algorithm", "auto", "k", "features", "scaling", "pca",
 
 def request_of(store, algorithm, auto, k, features, scaling, pca, seed) -> dict:
     return dict(zip(REQUEST_KEYS, (store, algorithm, auto, k, features, scaling, pca, seed)))
+
+
+def job_answer(request, state: dict | None = None, alert=None) -> dict:
+    """What the background job writes (ANALYSIS_JOB): the request it answered, the analysis
+    store (``None``: keep the one shown) and the alert. The browser applies it only while the
+    controls still equal the request (``persona.jobAnswer`` in assets/selection.js): a job
+    that ended before a later change was answered from the cache, but was polled after it,
+    must not put back an older segmentation."""
+    return {"request": request, "state": state, "alert": alert}
 
 
 def axis_defaults(features: list[str]) -> tuple[str, str, str, str, str]:
@@ -133,8 +142,7 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         return state_of(store, controls), None, no_update
 
     @app.callback(
-        Output(ids.ANALYSIS, "data"),
-        Output(ids.SEGMENT_ALERT, "children"),
+        Output(ids.ANALYSIS_JOB, "data"),
         Input(ids.ANALYSIS_REQUEST, "data"),
         background=True,
         running=[
@@ -144,8 +152,9 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         ],
         progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
         progress_default=[0, ""],
-        # A new change of the controls ends a fit still running: an answer from the cache
-        # must not be overwritten by the older fit when it finishes.
+        # A new change of the controls ends a fit still running (an answer from the cache
+        # must not be overwritten by the older fit when it finishes); one that ended already
+        # is kept out by jobAnswer below.
         cancel=[Input(ids.CANCEL, "n_clicks"), *controls_inputs],
         interval=250,
         prevent_initial_call=True,
@@ -159,12 +168,22 @@ def register(app: Dash, services: Services, session_key=None) -> None:
                 progress=lambda step, steps, what: set_progress((step, what)),
                 dayfirst=store.get("dayfirst"))
         except PersonaError as err:
-            return no_update, alert(str(err))
+            return job_answer(request, alert=alert(str(err)))
         except Exception as err:  # a bug must not leave a traceback in the browser
             log.exception("segmentation failed")
-            return no_update, alert(f"The segmentation failed ({type(err).__name__}); the "
-                                     "previous result is still shown.")
-        return state_of(store, controls), None
+            return job_answer(request, alert=alert(
+                f"The segmentation failed ({type(err).__name__}); the previous result is "
+                "still shown."))
+        return job_answer(request, state_of(store, controls))
+
+    app.clientside_callback(
+        ClientsideFunction("persona", "jobAnswer"),
+        Output(ids.ANALYSIS, "data", allow_duplicate=True),
+        Output(ids.SEGMENT_ALERT, "children", allow_duplicate=True),
+        Input(ids.ANALYSIS_JOB, "data"),
+        *(State(i.component_id, i.component_property) for i in controls_inputs),
+        prevent_initial_call=True,
+    )
 
     metric_outputs = [Output(metric_id(name), "children")
                       for name in METRIC_NAMES if name != "stability"]

@@ -5,6 +5,9 @@ DATASET = "dataset-store"  # {"dataset": id, "mapping", "dayfirst"}; None: no da
 ANALYSIS = "analysis-store"  # {"dataset": id, "mapping", "dayfirst", "controls"}
 # The controls handed to the background segmentation when something must be fitted.
 ANALYSIS_REQUEST = "analysis-request-store"
+# The background job's answer, {"request", "state", "alert"}: the browser applies it to
+# ANALYSIS and SEGMENT_ALERT only while the controls still equal its request.
+ANALYSIS_JOB = "analysis-job-store"
 SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
 SUMMARY = "shell-summary"
 USER_EMAIL = "shell-user-email"

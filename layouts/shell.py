@@ -78,6 +78,7 @@ def layout(settings: Settings, account: dict | None = None) -> html.Div:
         dcc.Store(id=ids.DATASET),
         dcc.Store(id=ids.ANALYSIS),
         dcc.Store(id=ids.ANALYSIS_REQUEST),
+        dcc.Store(id=ids.ANALYSIS_JOB),
         dcc.Store(id=ids.SELECTION, data=[]),
         _navbar(account),
         dbc.Container([

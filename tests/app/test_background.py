@@ -43,12 +43,13 @@ def test_bg001_worker_answers_after_kmeans_ran_in_the_web_process(settings, logi
     store = {"dataset": key, "mapping": None, "dayfirst": None}
     for k in (5, 3):
         # The background job itself (k = 5 and 3 are cached: the page would not start one).
-        _, _, body = client.call(ids.ANALYSIS, _request(_controls(store, k)), timeout=60)
-        state = body["response"][ids.ANALYSIS]["data"]
+        request = _request(_controls(store, k))[f"{ids.ANALYSIS_REQUEST}.data"]
+        _, _, answer = client.job(request, timeout=60)
+        state = answer["state"]
+        assert answer["request"] == request and answer["alert"] is None
         assert state["dataset"] == key
         assert services.from_state(user, state)[1].segmentation.k == k
-    _, _, body = client.call("segments-metric-stability",
-                             {f"{ids.ANALYSIS}.data": body["response"][ids.ANALYSIS]["data"]},
+    _, _, body = client.call("segments-metric-stability", {f"{ids.ANALYSIS}.data": state},
                              timeout=60)
     assert body["response"]["segments-metric-stability"]["children"] != "n/a"
 
@@ -59,8 +60,12 @@ def test_bg002_bad_controls_come_back_as_alerts_not_errors(settings, login_clien
     store = {"dataset": key, "mapping": None, "dayfirst": None}
     values = _controls(store, 5)
     values[f"{ids.FEATURES}.value"] = []
-    for how in (client.segment, lambda v, **kw: client.call(ids.ANALYSIS, _request(v), **kw)):
-        _, _, body = how(values, timeout=60)
+    def job(values, **kw):
+        request = _request(values)[f"{ids.ANALYSIS_REQUEST}.data"]
+        return client.applied(client.job(request, **kw)[2], request)
+
+    for how in (lambda v, **kw: client.segment(v, **kw)[2], job):
+        body = how(values, timeout=60)
         alert = str(body["response"][ids.SEGMENT_ALERT]["children"])
         assert "No features are ticked" in alert
         assert ids.ANALYSIS not in body["response"]
@@ -72,12 +77,11 @@ def test_bg002_bad_controls_come_back_as_alerts_not_errors(settings, login_clien
                                  (ids.SEED, -3, "seed must be"),
                                  (ids.FEATURES, {"$ne": 1}, "features arrived")):
         bad = {**_controls(store, 5), f"{name}.value": value}
-        for body in (client.segment(bad, timeout=60)[2],
-                     client.call(ids.ANALYSIS, _request(bad), timeout=60)[2]):
+        for body in (client.segment(bad, timeout=60)[2], job(bad, timeout=60)):
             assert message in str(body["response"][ids.SEGMENT_ALERT]["children"]), name
             assert ids.ANALYSIS not in body["response"]
-    _, _, body = client.call(ids.ANALYSIS, {f"{ids.ANALYSIS_REQUEST}.data": "junk"}, timeout=60)
-    assert ids.ANALYSIS not in body["response"]
+    _, _, answer = client.job("junk", timeout=60)
+    assert answer["state"] is None and "No dataset loaded" in str(answer["alert"])
 
 
 def test_bg003_a_cached_change_is_answered_without_a_background_job(settings, login_client):
@@ -117,7 +121,7 @@ def test_bg004_a_change_of_the_controls_cancels_a_fit_still_running(settings, lo
     # A fit still running when the next change is answered from the cache would overwrite
     # it when it ends: every input of the cache-answering callback cancels the job.
     client, _, _ = _logged_in(settings, login_client)
-    _, job = client._entry(ids.ANALYSIS)
+    _, job = client._entry(ids.ANALYSIS_JOB)
     _, quick = client._entry(ids.ANALYSIS_REQUEST)
     assert job.get("background") and not quick.get("background")
     assert [i["id"] for i in job["inputs"]] == [ids.ANALYSIS_REQUEST]

@@ -141,8 +141,9 @@ def test_iso001_b_callbacks_with_a_dataset_id_get_nothing_of_a(two_users):
                 f"{ids.PCA}.value": False, f"{ids.SEED}.value": 0}
     status, got = post(ids.ANALYSIS_REQUEST, controls)  # the cache-answering callback
     assert set(got) == {ids.SEGMENT_ALERT} and missing in json.dumps(got[ids.SEGMENT_ALERT])
-    status, got = post(ids.ANALYSIS, _request(controls))
-    assert ids.ANALYSIS not in got and missing in json.dumps(got[ids.SEGMENT_ALERT])
+    status, got = post(ids.ANALYSIS_JOB, _request(controls))
+    answer = got[ids.ANALYSIS_JOB]["data"]
+    assert answer["state"] is None and missing in json.dumps(answer["alert"])
     status, got = post("segments-metric-stability", {f"{ids.ANALYSIS}.data": state})
     assert got["segments-metric-stability"]["children"] == missing
 
@@ -201,7 +202,8 @@ def _start(client: Client, output: str, values: dict) -> tuple[str, dict]:
 
 
 def _answers(jobs: dict) -> dict:
-    """Poll every started job until each has answered."""
+    """Poll every started segmentation job until each has answered: their answers
+    (``{"request", "state", "alert"}``)."""
     answers, deadline = {}, time.monotonic() + 120
     while len(answers) < len(jobs):
         assert time.monotonic() < deadline, "background jobs did not answer"
@@ -211,7 +213,7 @@ def _answers(jobs: dict) -> dict:
             polled = client.http.post(url, json=body)
             assert polled.status_code in (200, 204)
             if polled.status_code == 200 and "response" in (polled.get_json() or {}):
-                answers[who] = polled.get_json()["response"]
+                answers[who] = polled.get_json()["response"][ids.ANALYSIS_JOB]["data"]
         time.sleep(0.05)
     return answers
 
@@ -236,13 +238,13 @@ def test_iso003_identical_background_inputs_at_once_give_each_user_their_own(two
         clients = {"a": a_client, "b": b_client}
         jobs = {}
         for who in order:
-            url, body = _start(clients[who], ids.ANALYSIS, _request(same))
+            url, body = _start(clients[who], ids.ANALYSIS_JOB, _request(same))
             jobs[who] = (clients[who], url, body)
         answers = _answers(jobs)
-        assert ids.ANALYSIS in answers["a"], answers["a"]
-        assert answers["a"][ids.ANALYSIS]["data"]["dataset"] == sales.id
-        assert ids.ANALYSIS not in answers["b"]
-        assert missing in json.dumps(answers["b"][ids.SEGMENT_ALERT])
+        assert answers["a"]["state"] is not None, answers["a"]
+        assert answers["a"]["state"]["dataset"] == sales.id
+        assert answers["b"]["state"] is None
+        assert missing in json.dumps(answers["b"]["alert"])
     # Each with a dataset of their own, identical controls at once: each their own customers.
     mall = services.add_dataset(b, (shared_data / "mall_customers" / "Mall_Customers.csv")
                                 .read_bytes(), "Mall_Customers.csv")
@@ -250,10 +252,10 @@ def test_iso003_identical_background_inputs_at_once_give_each_user_their_own(two
               "b": {"dataset": mall.id, "mapping": None, "dayfirst": None}}
     jobs = {}
     for who, client in (("a", a_client), ("b", b_client)):
-        url, body = _start(client, ids.ANALYSIS, _request(_controls(stores[who])))
+        url, body = _start(client, ids.ANALYSIS_JOB, _request(_controls(stores[who])))
         jobs[who] = (client, url, body)
     answers = _answers(jobs)
-    a_state, b_state = (answers[w][ids.ANALYSIS]["data"] for w in ("a", "b"))
+    a_state, b_state = (answers[w]["state"] for w in ("a", "b"))
     a_prepared, a_analysis = services.from_state(a, a_state)
     b_prepared, b_analysis = services.from_state(b, b_state)
     assert (len(a_prepared.customers), a_analysis.segmentation.k) == (92, 3)

@@ -128,6 +128,50 @@ def test_flow003_k_of_5_gives_5_cards_and_5_radar_traces(dash_duo, settings, sha
     assert dash_duo.get_logs() == []
 
 
+# A component's prop as the renderer holds it (the layout in its store, found by id).
+_PROP = """
+const state = window.dash_stores[0].getState();
+let node = state.layout;
+for (const step of state.paths.strs[arguments[0]]) { node = node[step]; }
+return node.props[arguments[1]];
+"""
+
+
+def test_flow011_a_segmentation_answer_is_shown_only_for_the_controls_it_answered(dash_duo,
+                                                                                   settings):
+    # The background job's answer goes through persona.jobAnswer: an answer to older controls
+    # (a job that ended just before a later change was answered from the cache) is dropped;
+    # one to the controls shown is applied, its alert too.
+    _start(dash_duo, settings)
+    _wait_cards(dash_duo, len(_cards(dash_duo)))
+    summary = dash_duo.find_element(f"#{ids.SUMMARY}").text
+    store = dash_duo.driver.execute_script(_PROP, ids.DATASET, "data")
+    now = {"store": store, "algorithm": "kmeans", "auto": True, "k": 4,
+           "features": ["recency", "frequency", "monetary"], "scaling": "standard",
+           "pca": False, "seed": 0}
+    values = [dash_duo.driver.execute_script(_PROP, name, "value") for name in (
+        ids.ALGORITHM, ids.K_AUTO, ids.K_SLIDER, ids.FEATURES, ids.SCALING, ids.PCA, ids.SEED)]
+    assert values == [now[key] for key in list(now)[1:]], values
+
+    def answer(request, text):
+        alert = {"type": "Alert", "namespace": "dash_bootstrap_components",
+                 "props": {"children": text, "color": "danger"}}
+        dash_duo.driver.execute_script(
+            "window.dash_clientside.set_props(arguments[0], {data: arguments[1]});",
+            ids.ANALYSIS_JOB, {"request": request, "state": None, "alert": alert})
+
+    for older in ({**now, "k": 6}, {**now, "auto": False}, {**now, "seed": 1},
+                  {**now, "store": {**store, "dataset": "another"}}):
+        answer(older, "an older answer")
+    time.sleep(1.5)
+    assert "an older answer" not in dash_duo.find_element(f"#{ids.SEGMENT_ALERT}").text
+    answer({**now, "store": {**store, "mapping": None}}, "this answer")
+    dash_duo.wait_for_contains_text(f"#{ids.SEGMENT_ALERT} .alert-danger", "this answer")
+    # An answer without a state keeps the segmentation shown.
+    assert dash_duo.find_element(f"#{ids.SUMMARY}").text == summary
+    assert dash_duo.get_logs() == []
+
+
 def _row_count(dash_duo) -> int:
     text = dash_duo.find_element(f"#{ids.ROW_COUNT}").text
     return int(text.split(" of ")[0].replace(",", ""))
