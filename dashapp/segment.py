@@ -245,6 +245,21 @@ def check_features(
     return usable, constant, notices
 
 
+def _distinct_rows(values: np.ndarray, enough: int) -> int:
+    """How many distinct rows ``values`` has; once that is at least ``enough``, possibly only
+    a lower bound that is.
+
+    Rows differ wherever one column does, so one column with ``enough`` distinct values
+    settles it: a hashed pass over a column or two instead of sorting every row (40 ms of
+    each fit at 50,000 customers, and so it was skipped past 200,000).
+    """
+    for column in values.T:
+        found = len(pd.unique(column + 0.0))  # + 0.0: -0.0 is 0.0, as it is to np.unique
+        if found >= enough:
+            return found
+    return len(np.unique(values, axis=0))
+
+
 def _check_k(n: int, distinct: int, k: int) -> None:
     largest = min(n - 1, distinct)
     if k < 2:
@@ -561,7 +576,7 @@ def segment(customers: pd.DataFrame, params: SegmentParams) -> Segmentation:
     features, dropped, notices = check_features(customers, params.features)
     values = _matrix(customers, features)
     n = len(values)
-    distinct = len(np.unique(values, axis=0)) if n <= 200_000 else n
+    distinct = _distinct_rows(values, 2 if params.algorithm == "dbscan" else max(params.k, 2))
     if params.algorithm != "dbscan":
         _check_k(n, distinct, params.k)
     elif distinct < 2:
@@ -689,7 +704,7 @@ def sweep_k(
                                                          "hierarchical"} else "kmeans"
     features, _, _ = check_features(customers, params.features)
     values = _matrix(customers, features)
-    distinct = len(np.unique(values, axis=0)) if len(values) <= 200_000 else len(values)
+    distinct = _distinct_rows(values, max([*ks, 2]))
     largest = min(len(values) - 1, distinct)
     ks = [k for k in ks if 2 <= k <= largest]
     if not ks:

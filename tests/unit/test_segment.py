@@ -132,6 +132,30 @@ def test_guards_fewer_customers_than_k():
         segment(frame, SegmentParams(features=("x", "spend"), k=8))
 
 
+def test_distinct_rows_is_exact_below_enough_and_a_true_lower_bound_past_it():
+    from dashapp.segment import _distinct_rows
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        rows = rng.integers(1, 30, size=3)
+        # Few values per column, rows repeated, a -0.0 beside a 0.0 now and then.
+        values = rng.integers(0, rows, size=(int(rng.integers(2, 400)), 3)).astype(float)
+        values[rng.random(len(values)) < 0.05, 0] *= -1.0
+        true = len(np.unique(values, axis=0))
+        for enough in (2, 4, 10, 50, 500):
+            found = _distinct_rows(values, enough)
+            assert found == true if true < enough else enough <= found <= true, (trial, enough)
+
+
+def test_guards_fewer_profiles_than_k_past_200k_customers():
+    # Counting distinct profiles used to be skipped past 200,000 customers.
+    frame = pd.DataFrame({"a": np.tile([0.0, 1.0, 5.0], 70_000),
+                          "b": np.tile([2.0, 2.0, 9.0], 70_000)})
+    with pytest.raises(errors.TooFewCustomersError, match="3 distinct profiles"):
+        segment(frame, SegmentParams(features=("a", "b"), k=4))
+    assert segment(frame, SegmentParams(features=("a", "b"), k=3)).k == 3
+
+
 def test_guards_constant_feature_dropped_with_notice():
     frame = _blobs()
     frame["flat"] = 3.0
