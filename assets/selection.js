@@ -172,5 +172,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             const state = job.state === null || job.state === undefined ? noUpdate : job.state;
             return [state, job.alert === undefined ? null : job.alert];
         },
+
+        // The silhouette computed after a fit's figures ({state, text}), shown only while
+        // the analysis shown is the one it was computed for.
+        silhouetteAnswer: function (answer, state) {
+            if (!answer || typeof answer !== "object" ||
+                !window.dash_clientside.persona._same(answer.state, state)) {
+                return window.dash_clientside.no_update;
+            }
+            return answer.text;
+        },
     },
 });

@@ -40,6 +40,9 @@ FOLLOWERS = {
     "grid": ids.GRID_WRAP,
     "stability": "segments-metric-stability",
 }
+#: Cards filled after the figures, each by its own background job: stability (every
+#: change) and the silhouette of a fit the sweep did not make (asked for by "views").
+AFTER = ("stability", "silhouette")
 
 
 class Client:
@@ -222,19 +225,26 @@ def run_size(customers: int, rounds: int, data_dir: Path, work: Path) -> dict:
                       f"{ids.BUBBLE_Y}.value": features[-1],
                       f"{ids.BUBBLE_SIZE}.value": features[1]}
             for name, output in FOLLOWERS.items():
-                seconds, size, _ = client.call(output, follow)
+                seconds, size, body = client.call(output, follow)
                 timing.setdefault(name, []).append(seconds)
                 sizes[name] = max(sizes.get(name, 0), size)
-    # The figures one change brings: the segmentation and every view of it. Stability fills
-    # its card afterwards, from its own background job, and is reported on its own.
+                asked = body.get("response", {}).get(ids.SILHOUETTE_REQUEST)
+                if asked is not None:
+                    seconds, size, _ = client.call(
+                        ids.SILHOUETTE_ANSWER, {f"{ids.SILHOUETTE_REQUEST}.data": asked["data"]})
+                    timing.setdefault("silhouette", []).append(seconds)
+                    sizes["silhouette"] = max(sizes.get("silhouette", 0), size)
+    # The figures one change brings: the segmentation and every view of it. The cards in
+    # AFTER fill afterwards, from their own background jobs, and are reported on their own
+    # (the silhouette over the rounds that asked for it).
     phases = {}
     for phase, timing in timings.items():
-        figures = [name for name in timing if name != "stability"]
+        figures = [name for name in timing if name not in AFTER]
         totals = [sum(timing[name][i] for name in figures) for i in range(len(plans[phase]))]
         phases[phase] = {
             "plan": plans[phase],
-            "callbacks": {name: {"p50": statistics.median(v), "p95": _percentile(v, 0.95)}
-                          for name, v in timing.items()},
+            "callbacks": {name: {"p50": statistics.median(v), "p95": _percentile(v, 0.95),
+                                 "n": len(v)} for name, v in timing.items()},
             "total": {"p50": statistics.median(totals), "p95": _percentile(totals, 0.95)},
         }
     return {
@@ -256,6 +266,8 @@ def report(results: list[dict]) -> str:
         for phase, p in r["phases"].items():
             for name, t in p["callbacks"].items():
                 size = r["largest_response_bytes"].get(name, 0) / 1024
+                if t.get("n", r["rounds"]) < r["rounds"]:
+                    name = f"{name} ({t['n']} of {r['rounds']} rounds)"
                 lines.append(f"| {r['customers']:,} | {phase} | {name} | "
                              f"{t['p50'] * 1000:,.0f} | {t['p95'] * 1000:,.0f} | {size:,.1f} |")
             lines.append(f"| {r['customers']:,} | {phase} | **figures after one change** | "

@@ -156,7 +156,7 @@ def register(app: Dash, services: Services) -> None:
         try:
             if not isinstance(state, dict) or "dataset" not in state:
                 raise PersonaError("Nothing to save yet: open a dataset and segment it.")
-            prepared, analysis = services.from_state(user, state)
+            prepared, analysis = services.complete_state(user, state)
             model = saved.from_analysis(prepared, analysis)
             if not (isinstance(name, str) and name.strip()):
                 seg = analysis.segmentation

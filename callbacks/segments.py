@@ -197,6 +197,7 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         Output(ids.SCATTER_3D, "figure"),
         Output(ids.BARS, "figure"),
         Output(ids.RFM_CLUSTER, "figure"),
+        Output(ids.SILHOUETTE_REQUEST, "data"),
         Input(ids.ANALYSIS, "data"),
         prevent_initial_call=True,
     )
@@ -204,7 +205,7 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         if state is None:
             empty = figures.empty_figure(NO_DATASET)
             return (NO_DATASET, [], *(["-"] * (len(metric_outputs))), empty, "", empty,
-                    empty, empty)
+                    empty, empty, no_update)
         user = current_user()
         prepared, analysis = loaded(services, user, state)
         with kept():
@@ -242,7 +243,42 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         return (views.headline(prepared, analysis, name),
                 [html.Div(n, className="mb-1") for n in notices],
                 *(metrics[name] for name in METRIC_NAMES if name != "stability"),
-                k_chart, reason, scatter, figures.segment_bars(analysis.personas), crossing)
+                k_chart, reason, scatter, figures.segment_bars(analysis.personas), crossing,
+                state if seg.metrics.pending else no_update)
+
+    # The silhouette of a fit the sweep did not make, after its figures (_views shows
+    # views.PENDING meanwhile). A newer analysis cancels the job; an answer that ended just
+    # before it is kept out by persona.silhouetteAnswer.
+    @app.callback(
+        Output(ids.SILHOUETTE_ANSWER, "data"),
+        Input(ids.SILHOUETTE_REQUEST, "data"),
+        background=True,
+        cancel=[Input(ids.ANALYSIS, "data")],
+        interval=250,
+        prevent_initial_call=True,
+    )
+    def _silhouette(state):
+        if not isinstance(state, dict):
+            return no_update
+        try:
+            metrics = services.metrics(current_user(), state.get("dataset"),
+                                       state.get("mapping"), state.get("controls"),
+                                       state.get("dayfirst"))
+            text = views.silhouette_value(metrics)
+        except PersonaError as err:
+            text = str(err)
+        except Exception:  # a bug must not leave a traceback in the browser
+            log.exception("silhouette failed")
+            text = "n/a"
+        return {"state": state, "text": text}
+
+    app.clientside_callback(
+        ClientsideFunction("persona", "silhouetteAnswer"),
+        Output(metric_id("silhouette"), "children", allow_duplicate=True),
+        Input(ids.SILHOUETTE_ANSWER, "data"),
+        State(ids.ANALYSIS, "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(ids.SCATTER_2D, "figure"),

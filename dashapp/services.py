@@ -37,7 +37,7 @@ from dashapp.errors import PersonaError
 from dashapp.ingest import TRANSACTION_ROLES
 from dashapp.pipeline import Prepared, PrepareOptions, prepare
 from dashapp.saved import SegmentationStore
-from dashapp.segment import ALGORITHMS, SCALINGS, segment
+from dashapp.segment import ALGORITHMS, SCALINGS, Metrics, segment, with_silhouette
 from dashapp.settings import Settings
 from dashapp.threads import is_web_process, worker_openmp
 
@@ -352,25 +352,58 @@ class Services:
         info = self.datasets.get(user_id, dataset_id)
         base = (info.content_hash, mapping, dayfirst)
 
-        def fit(params):
+        def fit(params, silhouette=True):
             # Keyed by user and dataset like every entry here: the sweep's fit of each k is
-            # the fit a later change to that k needs (same params, same seed).
+            # the fit a later change to that k needs (same params, same seed). The sweep
+            # needs each fit's silhouette; the fit the dashboard shows leaves it for later
+            # (:meth:`metrics`), so that its figures do not wait for it.
             digest = _digest("segment", *base, repr(params))
-            if fitted_only:
-                found = self._recall(user_id, info.id, digest)
-                if found is None:
+            found = self._recall(user_id, info.id, digest)
+            if found is None or (silhouette and found.metrics.pending):
+                if fitted_only:
                     raise _NotFitted
-                return found
-            return self._memoize(user_id, info.id, digest,
-                                 lambda: segment(prepared.customers, params))
+                if found is None:
+                    return self._memoize(user_id, info.id, digest, lambda: segment(
+                        prepared.customers, params, silhouette=silhouette))
+                with self._compute_guard():
+                    found = replace(found, metrics=with_silhouette(prepared.customers, found))
+                self._store(user_id, info.id, digest, found)
+            return found
 
         def ksweep(params):
             return self._memoize(user_id, info.id, _digest("sweep", *base, repr(params)),
                                  lambda: sweep(prepared, params, fit))
 
         memo = _digest("analysis", *base, controls.to_dict())
+        return self._memoize(user_id, info.id, memo, lambda: analyse(
+            prepared, controls, progress, ksweep, lambda params: fit(params, silhouette=False)))
+
+    def metrics(self, user_id: int, dataset_id: object, mapping: object,
+                controls: Controls | dict | None, dayfirst: object = None) -> Metrics:
+        """The metrics of the analysis these controls give, its silhouette included: a fit
+        the sweep did not make leaves it out (``pending``), and it is computed (and memoized)
+        here, the value :func:`dashapp.segment.segment` would have given."""
+        controls = checked_controls(controls)
+        mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
+        seg = self.analysis(user_id, dataset_id, mapping, controls,
+                            dayfirst=dayfirst).segmentation
+        if not seg.metrics.pending:
+            return seg.metrics
+        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
+        info = self.datasets.get(user_id, dataset_id)
+        memo = _digest("silhouette", info.content_hash, mapping, dayfirst, repr(seg.params))
         return self._memoize(user_id, info.id, memo,
-                             lambda: analyse(prepared, controls, progress, ksweep, fit))
+                             lambda: with_silhouette(prepared.customers, seg))
+
+    def complete_state(self, user_id: int, state: object) -> tuple[Prepared, Analysis]:
+        """:meth:`from_state` with every metric computed (for what is kept: a saved model)."""
+        prepared, analysis = self.from_state(user_id, state)
+        seg = analysis.segmentation
+        if seg.metrics.pending:
+            metrics = self.metrics(user_id, state["dataset"], state.get("mapping"),
+                                   analysis.controls, state.get("dayfirst"))
+            analysis = replace(analysis, segmentation=replace(seg, metrics=metrics))
+        return prepared, analysis
 
     def stability(self, user_id: int, dataset_id: object, mapping: object,
                   controls: Controls | dict | None, dayfirst: object = None):

@@ -102,14 +102,26 @@ def format_number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+#: The silhouette card while the silhouette is computed (after the figures).
+PENDING = "…"
+
+
+def silhouette_value(metrics) -> str:
+    """The silhouette card's text: says when it was sampled, :data:`PENDING` when the
+    silhouette is still to be computed."""
+    if metrics.pending:
+        return PENDING
+    silhouette = format_number(metrics.silhouette)
+    if metrics.silhouette_sample:
+        silhouette += f" (sample of {metrics.silhouette_sample:,})"
+    return silhouette
+
+
 def metric_values(analysis: Analysis) -> dict[str, str]:
-    """Each fit metric card's text (silhouette says when it was sampled)."""
+    """Each fit metric card's text (see :func:`silhouette_value`)."""
     m = analysis.segmentation.metrics
-    silhouette = format_number(m.silhouette)
-    if m.silhouette_sample:
-        silhouette += f" (sample of {m.silhouette_sample:,})"
     return {
-        "silhouette": silhouette,
+        "silhouette": silhouette_value(m),
         "calinski_harabasz": format_number(m.calinski_harabasz, 1),
         "davies_bouldin": format_number(m.davies_bouldin),
     }

@@ -8,6 +8,11 @@ ANALYSIS_REQUEST = "analysis-request-store"
 # The background job's answer, {"request", "state", "alert"}: the browser applies it to
 # ANALYSIS and SEGMENT_ALERT only while the controls still equal its request.
 ANALYSIS_JOB = "analysis-job-store"
+# A fit the sweep did not make is drawn before its silhouette: the analysis store whose
+# silhouette is to be computed, and the answer {"state", "text"} (applied only while the
+# analysis shown is still that one).
+SILHOUETTE_REQUEST = "silhouette-request-store"
+SILHOUETTE_ANSWER = "silhouette-answer-store"
 SELECTION = "selection-store"  # [segment, ...]; empty = no segment chosen
 SUMMARY = "shell-summary"
 USER_EMAIL = "shell-user-email"

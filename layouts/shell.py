@@ -79,6 +79,8 @@ def layout(settings: Settings, account: dict | None = None) -> html.Div:
         dcc.Store(id=ids.ANALYSIS),
         dcc.Store(id=ids.ANALYSIS_REQUEST),
         dcc.Store(id=ids.ANALYSIS_JOB),
+        dcc.Store(id=ids.SILHOUETTE_REQUEST),
+        dcc.Store(id=ids.SILHOUETTE_ANSWER),
         dcc.Store(id=ids.SELECTION, data=[]),
         _navbar(account),
         dbc.Container([

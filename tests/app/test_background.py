@@ -128,3 +128,36 @@ def test_bg004_a_change_of_the_controls_cancels_a_fit_still_running(settings, lo
     cancels = {(c["id"], c["property"]) for c in job["background"]["cancel"]}
     assert {(i["id"], i["property"]) for i in quick["inputs"]} <= cancels
     assert (ids.CANCEL, "n_clicks") in cancels
+
+
+def test_bg005_a_new_fit_is_drawn_first_and_its_silhouette_follows(settings, login_client):
+    # MiniBatch is not in the (K-Means) sweep: its figures come without the silhouette
+    # (the card says PENDING and the views ask for it), and the silhouette job answers with
+    # segment()'s own value for the analysis it was asked about.
+    from dashapp import views
+    from dashapp.segment import segment
+
+    client, services, user = _logged_in(settings, login_client)
+    key = services.add_sample(user, "retail").id
+    store = {"dataset": key, "mapping": None, "dayfirst": None}
+    client.segment(_controls(store, 4), timeout=60)  # the sweep
+    values = {**_controls(store, 4), f"{ids.ALGORITHM}.value": "minibatch"}
+    _, _, body = client.segment(values, timeout=60)
+    state = body["response"][ids.ANALYSIS]["data"]
+    _, _, body = client.call(ids.SUMMARY, {f"{ids.ANALYSIS}.data": state})
+    shown = body["response"]
+    assert shown["segments-metric-silhouette"]["children"] == views.PENDING
+    assert shown[ids.SILHOUETTE_REQUEST]["data"] == state
+    _, _, body = client.call(ids.SILHOUETTE_ANSWER, {f"{ids.SILHOUETTE_REQUEST}.data": state},
+                             timeout=60)
+    answer = body["response"][ids.SILHOUETTE_ANSWER]["data"]
+    prepared, analysis = services.from_state(user, state)
+    full = segment(prepared.customers, analysis.segmentation.params)
+    assert answer == {"state": state, "text": views.silhouette_value(full.metrics)}
+    assert answer["text"][0].isdigit() or answer["text"].startswith("-")
+    # A K-Means k the sweep fitted: its silhouette is shown at once, nothing is asked.
+    _, _, body = client.segment(_controls(store, 5), timeout=60)
+    _, _, body = client.call(ids.SUMMARY, {f"{ids.ANALYSIS}.data":
+                                           body["response"][ids.ANALYSIS]["data"]})
+    assert body["response"]["segments-metric-silhouette"]["children"][0].isdigit()
+    assert ids.SILHOUETTE_REQUEST not in body["response"]

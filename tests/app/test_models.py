@@ -167,6 +167,25 @@ def test_mod001_save_list_reopen_rename_delete(app, login_client):
     assert not services.segmentations.folder(user, first).exists()
 
 
+def test_mod005_a_model_saved_before_its_silhouette_was_shown_carries_it(app, login_client):
+    # A fit the sweep did not make is drawn before its silhouette; saving it then computes
+    # the silhouette rather than keeping none.
+    from dashapp.segment import segment
+
+    calls = Callbacks(app, login_client(app))
+    services = auth.services_of(app.server)
+    user = accounts.user_id_of(services.db, "ana@example.com")
+    state = _analysed(services, user, "retail")
+    state["controls"] = Controls(k=4, algorithm="minibatch").to_dict()
+    prepared, analysis = services.from_state(user, state)
+    assert analysis.segmentation.metrics.pending
+    _, model_id = _save(calls, state)
+    metrics = services.segmentations.get(user, model_id)[1].metrics
+    full = segment(prepared.customers, analysis.segmentation.params).metrics
+    assert metrics["silhouette"] == pytest.approx(full.silhouette, abs=1e-12)
+    assert metrics["silhouette_sample"] == full.silhouette_sample
+
+
 def test_mod002_the_form_scores_live_and_checks_every_value(app, login_client):
     calls = Callbacks(app, login_client(app))
     services = auth.services_of(app.server)

@@ -172,6 +172,36 @@ def test_flow011_a_segmentation_answer_is_shown_only_for_the_controls_it_answere
     assert dash_duo.get_logs() == []
 
 
+def test_flow012_a_new_fit_shows_its_figures_then_its_silhouette(dash_duo, settings):
+    # MiniBatch is not in K-Means' sweep: its figures come first, the silhouette card says
+    # "…" until its own job answers; an answer for another analysis is not shown.
+    _start(dash_duo, settings)
+    _wait_cards(dash_duo, len(_cards(dash_duo)))
+    card = f"#{metric_id('silhouette')}"
+    dash_duo.wait_for_contains_text(card, "0.")
+    dash_duo.select_dcc_dropdown(f"#{ids.ALGORITHM}", index=1)  # MiniBatch K-Means
+    dash_duo.wait_for_contains_text(f"#{ids.SUMMARY}", "(minibatch, k = ", timeout=60)
+    deadline = time.monotonic() + 60
+    while not dash_duo.find_element(card).text[:1].isdigit():
+        assert time.monotonic() < deadline, dash_duo.find_element(card).text
+        time.sleep(0.2)
+    shown = dash_duo.find_element(card).text
+    state = dash_duo.driver.execute_script(_PROP, ids.ANALYSIS, "data")
+    assert state["controls"]["algorithm"] == "minibatch"
+
+    def answer(state, text):
+        dash_duo.driver.execute_script(
+            "window.dash_clientside.set_props(arguments[0], {data: arguments[1]});",
+            ids.SILHOUETTE_ANSWER, {"state": state, "text": text})
+
+    answer({**state, "controls": {**state["controls"], "algorithm": "gmm"}}, "-0.999")
+    time.sleep(1.0)
+    assert dash_duo.find_element(card).text == shown
+    answer(state, "0.123 (this analysis)")
+    dash_duo.wait_for_text_to_equal(card, "0.123 (this analysis)")
+    assert dash_duo.get_logs() == []
+
+
 def _row_count(dash_duo) -> int:
     text = dash_duo.find_element(f"#{ids.ROW_COUNT}").text
     return int(text.split(" of ")[0].replace(",", ""))

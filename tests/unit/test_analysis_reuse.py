@@ -13,16 +13,16 @@ from dashapp import accounts, segment
 from dashapp.analysis import Controls
 from dashapp.datasets import DatasetMissingError
 from dashapp.segment import segment as fit_once
-from dashapp.services import Services
+from dashapp.services import Services, _digest
 
 
 def _counting(monkeypatch) -> list[int]:
     """Every fit's k, wherever segment() is called from."""
     calls: list[int] = []
 
-    def counted(customers, params):
+    def counted(customers, params, **options):
         calls.append(params.k)
-        return fit_once(customers, params)
+        return fit_once(customers, params, **options)
 
     for target in ("dashapp.services.segment", "dashapp.analysis.segment",
                    "dashapp.segment.segment"):
@@ -111,3 +111,47 @@ def test_reuse003_cached_analysis_fits_nothing_and_says_when_a_fit_is_needed(set
     other = _user(services, "b@example.com")
     with pytest.raises(DatasetMissingError):
         services.cached_analysis(other, key, None, Controls(k=6))
+
+
+def test_reuse006_a_fit_the_sweep_did_not_make_has_its_silhouette_computed_after(
+        settings, monkeypatch):
+    # The dashboard draws a new fit before its silhouette (metrics.pending); metrics()
+    # completes it with segment()'s own value, once, and what is saved carries it.
+    services = Services(settings)
+    user = _user(services, "a@example.com")
+    key = services.add_sample(user, "retail").id
+
+    def full_silhouette(params):
+        return fit_once(services.prepared(user, key).customers, params).metrics.silhouette
+
+    swept = services.analysis(user, key, None, Controls(k=4))
+    assert not swept.segmentation.metrics.pending  # the sweep's fit: complete already
+    assert services.metrics(user, key, None, Controls(k=4)) is swept.segmentation.metrics
+    controls = Controls(k=4, algorithm="minibatch")
+    quick = services.analysis(user, key, None, controls)
+    assert quick.segmentation.metrics.pending
+    prepared = services.prepared(user, key)
+    full = fit_once(prepared.customers, quick.segmentation.params)
+    np.testing.assert_array_equal(quick.segmentation.labels, full.labels)
+    assert services.metrics(user, key, None, controls) == full.metrics
+    computed = []
+    monkeypatch.setattr("dashapp.services.with_silhouette",
+                        lambda *args: computed.append(1) or full.metrics)
+    # Memoized, on disk too (another process, a background worker).
+    assert Services(settings).metrics(user, key, None, controls) == full.metrics
+    state = {"dataset": key, "mapping": None, "dayfirst": None,
+             "controls": controls.to_dict()}
+    _, complete = services.complete_state(user, state)
+    assert complete.segmentation.metrics == full.metrics and computed == []
+    monkeypatch.undo()
+    # The sweep needs every silhouette: a pending fit it finds in the cache is completed,
+    # not taken as it is (and not fitted again).
+    params = replace(swept.segmentation.params, k=3, seed=2)
+    pending = fit_once(prepared.customers, params, silhouette=False)
+    info = services.dataset(user, key)
+    services._store(user, info.id, _digest("segment", info.content_hash, None, None,
+                                           repr(params)), pending)
+    calls = _counting(monkeypatch)
+    again = services.analysis(user, key, None, Controls(k=5, seed=2))
+    assert 3 not in calls and 5 in calls
+    assert again.sweep.table.set_index("k").loc[3, "silhouette"] == full_silhouette(params)

@@ -350,3 +350,33 @@ def test_dbscan_past_its_sample_size_runs_on_a_sample_and_extends_it(monkeypatch
     assert (seg.labels[-60:] == -1).sum() >= (full[-60:] == -1).sum() - 3
     model = seg.pipeline.named_steps["model"]
     assert len(model.components_) <= 2_000
+
+
+@pytest.mark.parametrize("algorithm, scaling, pca", [
+    ("kmeans", "standard", None), ("minibatch", "log", 2), ("gmm", "robust", None),
+    ("dbscan", "standard", None), ("hierarchical", "minmax", 2),
+])
+def test_a_silhouette_left_for_later_is_the_one_segment_gives(monkeypatch, algorithm,
+                                                               scaling, pca):
+    # What the dashboard draws first (silhouette=False) and completes afterwards: the same
+    # fit, and the same silhouette on the same sample as segment's own.
+    import dashapp.segment as segment_module
+    from dashapp.segment import with_silhouette
+
+    monkeypatch.setattr(segment_module, "SILHOUETTE_SAMPLE", 400)
+    rng = np.random.default_rng(5)
+    centres = np.array([[0, 0, 0], [6, 1, 0], [1, 7, 2]], dtype=float)
+    points = np.vstack([c + rng.normal(0, 1.0, (500, 3)) for c in centres]
+                       + [rng.uniform(-8, 14, (40, 3))])  # DBSCAN's noise
+    frame = pd.DataFrame(np.abs(points), columns=["a", "b", "c"])
+    params = SegmentParams(features=("a", "b", "c"), algorithm=algorithm, k=4,
+                           scaling=scaling, pca=pca)
+    full = segment(frame, params)
+    later = segment(frame, params, silhouette=False)
+    assert later.metrics.pending and later.metrics.silhouette is None
+    assert not full.metrics.pending and full.metrics.silhouette_sample >= 400
+    np.testing.assert_array_equal(later.labels, full.labels)
+    assert later.metrics.calinski_harabasz == full.metrics.calinski_harabasz
+    assert with_silhouette(frame, later) == full.metrics
+    assert with_silhouette(frame, full) is full.metrics  # nothing left to compute
+
