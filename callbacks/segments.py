@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
@@ -211,6 +212,12 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         with kept():
             name = services.dataset(user, state["dataset"]).name
         seg = analysis.segmentation
+        if seg.metrics.pending:  # computed already if this analysis was shown before
+            with kept():
+                seg = replace(seg, metrics=services.metrics(
+                    user, state["dataset"], state.get("mapping"), analysis.controls,
+                    state.get("dayfirst"), compute=False))
+            analysis = replace(analysis, segmentation=seg)
         customers = prepared.customers
         names = {p.segment: p.name for p in analysis.personas}
         metrics = views.metric_values(analysis)

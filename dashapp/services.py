@@ -379,19 +379,23 @@ class Services:
             prepared, controls, progress, ksweep, lambda params: fit(params, silhouette=False)))
 
     def metrics(self, user_id: int, dataset_id: object, mapping: object,
-                controls: Controls | dict | None, dayfirst: object = None) -> Metrics:
+                controls: Controls | dict | None, dayfirst: object = None,
+                compute: bool = True) -> Metrics:
         """The metrics of the analysis these controls give, its silhouette included: a fit
         the sweep did not make leaves it out (``pending``), and it is computed (and memoized)
-        here, the value :func:`dashapp.segment.segment` would have given."""
+        here, the value :func:`dashapp.segment.segment` would have given. ``compute=False``
+        only looks it up (the metrics stay pending when it was never computed)."""
         controls = checked_controls(controls)
         mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
         seg = self.analysis(user_id, dataset_id, mapping, controls,
                             dayfirst=dayfirst).segmentation
         if not seg.metrics.pending:
             return seg.metrics
-        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
         info = self.datasets.get(user_id, dataset_id)
         memo = _digest("silhouette", info.content_hash, mapping, dayfirst, repr(seg.params))
+        if not compute:
+            return self._recall(user_id, info.id, memo) or seg.metrics
+        prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
         return self._memoize(user_id, info.id, memo,
                              lambda: with_silhouette(prepared.customers, seg))
 

@@ -155,6 +155,10 @@ def test_bg005_a_new_fit_is_drawn_first_and_its_silhouette_follows(settings, log
     full = segment(prepared.customers, analysis.segmentation.params)
     assert answer == {"state": state, "text": views.silhouette_value(full.metrics)}
     assert answer["text"][0].isdigit() or answer["text"].startswith("-")
+    # Shown again (back to MiniBatch later): the silhouette computed then, at once.
+    _, _, body = client.call(ids.SUMMARY, {f"{ids.ANALYSIS}.data": state})
+    assert body["response"]["segments-metric-silhouette"]["children"] == answer["text"]
+    assert ids.SILHOUETTE_REQUEST not in body["response"]
     # A K-Means k the sweep fitted: its silhouette is shown at once, nothing is asked.
     _, _, body = client.segment(_controls(store, 5), timeout=60)
     _, _, body = client.call(ids.SUMMARY, {f"{ids.ANALYSIS}.data":

@@ -126,6 +126,30 @@ def test_stability_is_one_for_well_separated_data():
     assert len(result.scores) == 3
 
 
+def test_stability_compares_labels_only_and_agrees_with_sklearns_ari(monkeypatch):
+    # Overlapping data (the refits disagree somewhat): the mean ARI of segment()'s own fits
+    # with seeds 1-3 against seed 0, and no silhouette computed on the way.
+    from sklearn.metrics import adjusted_rand_score
+
+    import dashapp.segment as segment_module
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(600, 2)), columns=["x", "spend"])
+    params = SegmentParams(features=("x", "spend"), k=5, algorithm="minibatch")
+    fits = [segment(frame, SegmentParams(**{**params.__dict__, "seed": s})).labels
+            for s in range(4)]
+    expected = [adjusted_rand_score(fits[0], f) for f in fits[1:]]
+    assert min(expected) < 0.99
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("stability computed a silhouette")
+
+    monkeypatch.setattr(segment_module, "silhouette_metric", refuse)
+    result = stability(frame, params, n_seeds=3)
+    assert result.scores == pytest.approx(expected)
+    assert result.mean_ari == pytest.approx(np.mean(expected))
+
+
 def test_guards_fewer_customers_than_k():
     frame = _blobs(n_per=2)
     with pytest.raises(errors.TooFewCustomersError, match="largest k allowed here is 5"):
