@@ -43,7 +43,9 @@ def _ours(path: Path, out: Path) -> dict:
     from dashapp.segment import SegmentParams
     from dashapp.settings import Limits
 
-    options = PrepareOptions(limits=Limits(**UNCAPPED))
+    # As the CLI reads (dashapp.cli._prepare): no content hash, which only the app's caches
+    # need.
+    options = PrepareOptions(limits=Limits(**UNCAPPED), content_hash=False)
     start = time.perf_counter()
     prepared = prepare_path(path, options)
     result = run(prepared, SegmentParams(features=prepared.default_features, k=4))

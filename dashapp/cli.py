@@ -169,6 +169,7 @@ def _prepare(args: argparse.Namespace):
         # keeps the upload caps.
         limits=settings.source_limits,
         fallback_limits=settings.limits,
+        content_hash=False,  # no cache here to key
     )
     if args.source is not None:
         from dashapp.sources import SourcePolicy, parse_source, read_source

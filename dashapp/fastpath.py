@@ -187,7 +187,8 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
     plan = _plan(files, size, options)
     if plan is None:
         return None
-    digest = _Digest(files, folder=path if path.is_dir() else None)
+    digest = _Digest(files, folder=path if path.is_dir() else None) \
+        if options.content_hash else None
     try:
         config = {"temp_directory": tempfile.gettempdir()}
         if _MEMORY_LIMIT:
@@ -205,7 +206,8 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
             return None
         return _prepared(plan, scan, options, digest)
     finally:
-        digest.join()
+        if digest is not None:
+            digest.join()
 
 
 def _has_nan(con: duckdb.DuckDBPyConnection, plan: _Plan) -> bool:
@@ -862,7 +864,7 @@ def _category_totals(
 
 
 def _prepared(
-    plan: _Plan, scan: _Scan, options: PrepareOptions, digest: _Digest
+    plan: _Plan, scan: _Scan, options: PrepareOptions, digest: _Digest | None
 ) -> Prepared | None:
     from dashapp.pipeline import finish_transactions
 
@@ -917,7 +919,8 @@ def _prepared(
     table = rfm_from_aggregates(customers, reference)
     ingested = _ingested(sample, counts["n"], bad_values)
     return finish_transactions(
-        ingested, table, rules, counts["n"], counts["kept"], digest.value(), options.cleaning,
+        ingested, table, rules, counts["n"], counts["kept"],
+        "" if digest is None else digest.value(), options.cleaning,
     )
 
 

@@ -175,3 +175,26 @@ def test_source_bad_input_exits_2_with_one_line(tmp_path, shared_data, args, nee
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert needle.lower() in lines[0].lower()
+
+
+def test_segment_hashes_no_file(tmp_path, shared_data, monkeypatch):
+    # The command line keeps no cache, so it never hashes its input: not on the DuckDB path
+    # (here from 0 bytes up), not on the general one.
+    import dashapp.fastpath as fastpath_module
+    import dashapp.pipeline as pipeline_module
+    from benchmarks import generate
+    from dashapp import cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the input was hashed")
+
+    monkeypatch.setattr(fastpath_module, "_Digest", refuse)
+    monkeypatch.setattr(pipeline_module, "content_hash", refuse)
+    log = generate.ensure(100_000, tmp_path).parquet
+    sales = shared_data / "sales_data_sample" / "sales_data_sample.csv"
+    for path, fast in ((log, True), (sales, False)):
+        monkeypatch.setattr(fastpath_module, "FAST_MIN_BYTES", 0 if fast else 10**12)
+        out = tmp_path / f"{path.stem}.csv"
+        assert cli.main(["segment", str(path), "--k", "4", "--out", str(out),
+                         "--summary", str(tmp_path / "summary.json")]) == 0
+        assert len(pd.read_csv(out)) == (5_000 if fast else 92)

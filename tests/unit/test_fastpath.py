@@ -110,6 +110,27 @@ def test_fast003_online_retail_equals_the_general_path(shared_data):
     assert rules["returns"] > 0 and rules["duplicates"] > 0
 
 
+def test_fast025_without_a_content_hash_the_same_customers_and_no_hashing(edges, monkeypatch):
+    # The command line asks for no content hash (it keeps no cache): neither path hashes
+    # the file, and everything else is as with the hash.
+    import dashapp.fastpath as fastpath_module
+    import dashapp.pipeline as pipeline_module
+
+    hashed_fast, hashed_general = _both(edges)
+    assert hashed_fast.content_hash == hashed_general.content_hash != ""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the file was hashed")
+
+    monkeypatch.setattr(fastpath_module, "_Digest", refuse)
+    monkeypatch.setattr(pipeline_module, "content_hash", refuse)
+    fast, general = _both(edges, content_hash=False)
+    assert fast.content_hash == general.content_hash == ""
+    pd.testing.assert_frame_equal(fast.customers, hashed_fast.customers)
+    assert fast.report == hashed_fast.report
+    _assert_same(fast, general)
+
+
 def test_fast004_online_retail_with_country_falls_back(shared_data):
     path = shared_data / "online_retail" / "online_retail_sample_20000.csv"
     assert prepare_fast(path, PrepareOptions()) is None
