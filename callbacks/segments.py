@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
@@ -211,13 +210,9 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         prepared, analysis = loaded(services, user, state)
         with kept():
             name = services.dataset(user, state["dataset"]).name
+        with kept():  # a silhouette computed when this analysis was shown before
+            analysis = services.completed(user, state, analysis, compute=False)
         seg = analysis.segmentation
-        if seg.metrics.pending:  # computed already if this analysis was shown before
-            with kept():
-                seg = replace(seg, metrics=services.metrics(
-                    user, state["dataset"], state.get("mapping"), analysis.controls,
-                    state.get("dayfirst"), compute=False))
-            analysis = replace(analysis, segmentation=seg)
         customers = prepared.customers
         names = {p.segment: p.name for p in analysis.personas}
         metrics = views.metric_values(analysis)

@@ -655,6 +655,8 @@ def from_segmentation(prepared, segmentation: Segmentation,
     """Keep what scoring needs of a fitted segmentation of ``prepared`` (a
     :class:`dashapp.pipeline.Prepared`) and its personas, as JSON-ready values and arrays."""
     seg = segmentation
+    if seg.metrics.pending:  # a saved model keeps every metric (Services.complete_state)
+        raise ValueError("the segmentation's silhouette is not computed yet")
     arrays: dict[str, np.ndarray] = {}
     steps = dict(seg.pipeline.steps)
     scaling = seg.params.scaling

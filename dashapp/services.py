@@ -379,16 +379,30 @@ class Services:
             prepared, controls, progress, ksweep, lambda params: fit(params, silhouette=False)))
 
     def metrics(self, user_id: int, dataset_id: object, mapping: object,
-                controls: Controls | dict | None, dayfirst: object = None,
-                compute: bool = True) -> Metrics:
+                controls: Controls | dict | None, dayfirst: object = None) -> Metrics:
         """The metrics of the analysis these controls give, its silhouette included: a fit
         the sweep did not make leaves it out (``pending``), and it is computed (and memoized)
-        here, the value :func:`dashapp.segment.segment` would have given. ``compute=False``
-        only looks it up (the metrics stay pending when it was never computed)."""
+        here, the value :func:`dashapp.segment.segment` would have given."""
         controls = checked_controls(controls)
         mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
         seg = self.analysis(user_id, dataset_id, mapping, controls,
                             dayfirst=dayfirst).segmentation
+        return self._silhouette(user_id, dataset_id, mapping, dayfirst, seg, compute=True)
+
+    def completed(self, user_id: int, state: object, analysis: Analysis,
+                  compute: bool = True) -> Analysis:
+        """``analysis`` (the one the analysis store ``state`` names) with its silhouette:
+        computed and memoized, or with ``compute=False`` only when it was memoized already
+        (else still pending)."""
+        seg = analysis.segmentation
+        if not seg.metrics.pending:
+            return analysis
+        metrics = self._silhouette(user_id, state["dataset"], checked_mapping(state.get(
+            "mapping")), checked_dayfirst(state.get("dayfirst")), seg, compute)
+        return replace(analysis, segmentation=replace(seg, metrics=metrics))
+
+    def _silhouette(self, user_id: int, dataset_id: object, mapping, dayfirst,
+                    seg, compute: bool) -> Metrics:
         if not seg.metrics.pending:
             return seg.metrics
         info = self.datasets.get(user_id, dataset_id)
@@ -402,12 +416,7 @@ class Services:
     def complete_state(self, user_id: int, state: object) -> tuple[Prepared, Analysis]:
         """:meth:`from_state` with every metric computed (for what is kept: a saved model)."""
         prepared, analysis = self.from_state(user_id, state)
-        seg = analysis.segmentation
-        if seg.metrics.pending:
-            metrics = self.metrics(user_id, state["dataset"], state.get("mapping"),
-                                   analysis.controls, state.get("dayfirst"))
-            analysis = replace(analysis, segmentation=replace(seg, metrics=metrics))
-        return prepared, analysis
+        return prepared, self.completed(user_id, state, analysis)
 
     def stability(self, user_id: int, dataset_id: object, mapping: object,
                   controls: Controls | dict | None, dayfirst: object = None):

@@ -129,6 +129,20 @@ def test_paper_kmeans_through_analyse_keeps_personas_and_facts(sales, tmp_path):
         sales.customers[list(seg.features)].to_numpy(float)), seg.labels)
 
 
+def test_a_segmentation_without_its_silhouette_is_not_saved(mall):
+    # The dashboard draws a new fit before its silhouette; what is saved keeps every metric.
+    from dashapp.segment import segment, with_silhouette
+
+    params = SegmentParams(features=mall.default_features, algorithm="minibatch", k=4)
+    seg = segment(mall.customers, params, silhouette=False)
+    personas = run(mall, params).personas
+    with pytest.raises(ValueError, match="silhouette"):
+        saved.from_segmentation(mall, seg, personas)
+    done = replace(seg, metrics=with_silhouette(mall.customers, seg))
+    metrics = saved.from_segmentation(mall, done, personas).metrics
+    assert metrics["silhouette"] == segment(mall.customers, params).metrics.silhouette
+
+
 @pytest.mark.parametrize("covariance", ["full", "tied", "diag", "spherical"])
 def test_gaussian_mixture_of_every_covariance_type(mall, tmp_path, covariance):
     base = run(mall, SegmentParams(features=mall.default_features, algorithm="gmm", k=4))
