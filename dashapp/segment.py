@@ -25,6 +25,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, RobustScale
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from dashapp import mixture
 from dashapp.errors import (
     DegenerateDataError,
     NoClustersFoundError,
@@ -55,8 +56,8 @@ KMEANS_SAMPLE = 10_000
 #: Past this many customers the Gaussian mixture is fitted (its GMM_STARTS starts, EM to
 #: convergence) on a random sample of this size, then refined on all customers by at most
 #: GMM_FULL_STEPS EM steps; each customer is then in its most likely component. At 500,000
-#: customers a full EM took 85 s, EM to convergence on all from a 50,000 sample 7 s; each
-#: step on all costs about 0.4 s there.
+#: customers sklearn's full EM took 85 s, its EM to convergence on all from a 50,000 sample
+#: 7 s; one step of :mod:`dashapp.mixture`'s on all costs about 80 ms there (sklearn's 0.5 s).
 GMM_SAMPLE = 20_000
 GMM_STARTS = 3
 GMM_FULL_STEPS = 1
@@ -301,8 +302,6 @@ def _model(params: SegmentParams, points: np.ndarray):
             params.k, init="k-means++", n_init=N_INIT, random_state=params.seed,
             batch_size=min(4096, len(points)),
         )
-    if params.algorithm == "gmm":
-        return GaussianMixture(params.k, n_init=GMM_STARTS, random_state=params.seed)
     if params.algorithm == "hierarchical":
         if len(points) > HIERARCHICAL_MAX:
             raise TooLargeForAlgorithmError(
@@ -329,25 +328,23 @@ def _kmeans_on_sample(model: KMeans, points: np.ndarray, seed: int) -> KMeans:
     return KMeans(model.n_clusters, init=centers, n_init=1, random_state=seed)
 
 
-def _gmm_on_sample(model: GaussianMixture, points: np.ndarray, seed: int) -> GaussianMixture:
-    """An unfitted Gaussian mixture that starts from ``model``'s best fit on a sample and
-    runs at most GMM_FULL_STEPS EM steps on every point (its ``fit_predict`` then gives each
-    point its most likely component).
+def _gmm(params: SegmentParams, points: np.ndarray) -> tuple[GaussianMixture, np.ndarray]:
+    """The Gaussian mixture and each point's most likely component.
 
-    From the sample's optimum one step on all points moves the mixture to nearly the full
-    fit's (the tests compare them); each step costs about 0.4 s at 500,000.
-    """
-    rng = np.random.default_rng(seed)
-    sample = points[np.sort(rng.choice(len(points), GMM_SAMPLE, replace=False))]
-    fitted = model.fit(sample)
-    # With weights, means and precisions all given, sklearn still draws its starting
-    # responsibilities (init_params) and then overrides everything they give: "kmeans", the
-    # default, fitted a K-Means to every point for nothing (0.2-0.3 s at 500,000).
-    return GaussianMixture(
-        model.n_components, n_init=1, random_state=seed, weights_init=fitted.weights_,
-        means_init=fitted.means_, precisions_init=fitted.precisions_,
-        max_iter=GMM_FULL_STEPS, init_params="random_from_data",
-    )
+    GMM_STARTS starts run EM to convergence (:mod:`dashapp.mixture`: sklearn's EM,
+    vectorized); past GMM_SAMPLE points on a random sample of that size, and the best is
+    then refined by at most GMM_FULL_STEPS EM steps on every point. From the sample's
+    optimum one step on all points moves the mixture to nearly the full fit's (the tests
+    compare them)."""
+    fit_on = points
+    if len(points) > GMM_SAMPLE:
+        rng = np.random.default_rng(params.seed)
+        fit_on = points[np.sort(rng.choice(len(points), GMM_SAMPLE, replace=False))]
+    fitted = mixture.fit(fit_on, params.k, GMM_STARTS, params.seed)
+    if fit_on is not points:
+        fitted = mixture.refine(points, fitted, GMM_FULL_STEPS)
+    model = mixture.estimator(fitted, GMM_STARTS, params.seed, points.shape[1])
+    return model, mixture.predict(points, fitted)
 
 
 def _dbscan_rows(n: int, seed: int) -> np.ndarray:
@@ -619,7 +616,7 @@ def segment(customers: pd.DataFrame, params: SegmentParams,
         steps.append(("pca", PCA(n_components=n_components, random_state=params.seed)))
     prep = Pipeline(steps)
     points = prep.fit_transform(values)
-    model = _model(params, points)
+    model = None if params.algorithm == "gmm" else _model(params, points)
     # The mixture's and MiniBatch's products are of a few columns or small batches: threads
     # spend more time meeting than computing (on 2 busy cores MiniBatch K-Means at 500,000
     # customers took 1.5 s with them, 0.3 s without; a Gaussian mixture 6 times longer).
@@ -633,17 +630,18 @@ def segment(customers: pd.DataFrame, params: SegmentParams,
                 f"K-Means ran its {N_INIT} k-means++ starts on a random sample of "
                 f"{KMEANS_SAMPLE:,} of {n:,} customers and refined the best on all of them."
             )
-        elif params.algorithm == "gmm" and n > GMM_SAMPLE:
-            model = _gmm_on_sample(model, points, params.seed)
-            steps = "one EM step" if GMM_FULL_STEPS == 1 else \
-                f"at most {GMM_FULL_STEPS} EM steps"
-            notices.append(
-                f"The Gaussian mixture was fitted ({GMM_STARTS} starts) on a random sample of "
-                f"{GMM_SAMPLE:,} of {n:,} customers, then refined by {steps} on all of "
-                "them; each customer is in its most likely component."
-            )
         raw = None
-        if params.algorithm == "dbscan" and n > DBSCAN_SAMPLE:
+        if params.algorithm == "gmm":
+            model, raw = _gmm(params, points)
+            if n > GMM_SAMPLE:
+                steps = "one EM step" if GMM_FULL_STEPS == 1 else \
+                    f"at most {GMM_FULL_STEPS} EM steps"
+                notices.append(
+                    f"The Gaussian mixture was fitted ({GMM_STARTS} starts) on a random sample "
+                    f"of {GMM_SAMPLE:,} of {n:,} customers, then refined by {steps} on all of "
+                    "them; each customer is in its most likely component."
+                )
+        elif params.algorithm == "dbscan" and n > DBSCAN_SAMPLE:
             raw = _dbscan_on_sample(model, points, params.seed)
             notices.append(
                 f"DBSCAN ran on a random sample of {DBSCAN_SAMPLE:,} of {n:,} customers (the "
