@@ -246,6 +246,9 @@ def run_size(customers: int, rounds: int, data_dir: Path, work: Path) -> dict:
             "callbacks": {name: {"p50": statistics.median(v), "p95": _percentile(v, 0.95),
                                  "n": len(v)} for name, v in timing.items()},
             "total": {"p50": statistics.median(totals), "p95": _percentile(totals, 0.95)},
+            "rounds": [{"algorithm": a, "k": k, "figures_s": t,
+                        "segmentation_s": timing["segmentation"][i]}
+                       for i, ((a, k), t) in enumerate(zip(plans[phase], totals))],
         }
     return {
         "customers": len(prepared.customers),

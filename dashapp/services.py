@@ -130,6 +130,19 @@ class _NotFitted(Exception):
     """A fit that is not memoized, met by :meth:`Services.cached_analysis`."""
 
 
+#: Algorithms whose fit costs about the same at any size (their starts run on a sample):
+#: K-Means and MiniBatch K-Means 50-100 ms, the Gaussian mixture about 0.2 s at 50,000
+#: customers. DBSCAN's neighbour search and Ward's O(n^2) linkage grow with the data.
+QUICK_ALGORITHMS = ("kmeans", "minibatch", "gmm")
+
+
+def quick_fit(algorithm: str, customers: int, limit: int) -> bool:
+    """Whether one fit of ``algorithm`` on ``customers`` is quick enough for the request
+    that asks for it (a few hundred milliseconds): a background job costs 60-120 ms of
+    its own to start and answer, and the browser polls it every 250 ms."""
+    return algorithm in QUICK_ALGORITHMS and customers <= limit
+
+
 def _digest(*parts: Any) -> str:
     text = json.dumps([__version__, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -327,32 +340,35 @@ class Services:
 
     def cached_analysis(self, user_id: int, dataset_id: object, mapping: object,
                         controls: Controls | dict | None,
-                        dayfirst: object = None) -> Analysis | None:
+                        dayfirst: object = None, quick: bool = False) -> Analysis | None:
         """The analysis when nothing needs fitting, else ``None``.
 
         Found when it is memoized, or built from the memoized preparation, k sweep and fit
         (a change of k to one the sweep fitted: only the personas are computed, and the
-        result is memoized as :meth:`analysis` would). ``None`` when a preparation, a sweep
-        or a fit would have to run: that is a background job's work. Raises PersonaError as
-        :meth:`analysis` does (controls out of range, a dataset not the user's).
+        result is memoized as :meth:`analysis` would). With ``quick``, also when the only
+        thing to fit is one quick fit (:func:`quick_fit`: K-Means, MiniBatch or the mixture
+        on at most ``settings.inline_fit_customers``), fitted here. ``None`` when a
+        preparation, a sweep or any other fit would have to run: that is a background job's
+        work. Raises PersonaError as :meth:`analysis` does (controls out of range, a dataset
+        not the user's).
         """
         if not self._has_prepared(user_id, dataset_id, mapping, dayfirst):
             return None
         try:
             return self._analysis(user_id, dataset_id, mapping, controls, None, dayfirst,
-                                  fitted_only=True)
+                                  fitted_only=True, quick=quick)
         except _NotFitted:
             return None
 
     def _analysis(self, user_id, dataset_id, mapping, controls, progress, dayfirst,
-                  fitted_only: bool) -> Analysis:
+                  fitted_only: bool, quick: bool = False) -> Analysis:
         controls = checked_controls(controls)
         mapping, dayfirst = checked_mapping(mapping), checked_dayfirst(dayfirst)
         prepared = self.prepared(user_id, dataset_id, mapping, dayfirst)
         info = self.datasets.get(user_id, dataset_id)
         base = (info.content_hash, mapping, dayfirst)
 
-        def fit(params, silhouette=True):
+        def fit(params, silhouette=True, inline=False):
             # Keyed by user and dataset like every entry here: the sweep's fit of each k is
             # the fit a later change to that k needs (same params, same seed). The sweep
             # needs each fit's silhouette; the fit the dashboard shows leaves it for later
@@ -360,7 +376,7 @@ class Services:
             digest = _digest("segment", *base, repr(params))
             found = self._recall(user_id, info.id, digest)
             if found is None or (silhouette and found.metrics.pending):
-                if fitted_only:
+                if fitted_only and not (inline and found is None):
                     raise _NotFitted
                 if found is None:
                     return self._memoize(user_id, info.id, digest, lambda: segment(
@@ -375,8 +391,11 @@ class Services:
                                  lambda: sweep(prepared, params, fit))
 
         memo = _digest("analysis", *base, controls.to_dict())
+        inline = quick and quick_fit(controls.algorithm, len(prepared.customers),
+                                     self.settings.inline_fit_customers)
         return self._memoize(user_id, info.id, memo, lambda: analyse(
-            prepared, controls, progress, ksweep, lambda params: fit(params, silhouette=False)))
+            prepared, controls, progress, ksweep,
+            lambda params: fit(params, silhouette=False, inline=inline)))
 
     def metrics(self, user_id: int, dataset_id: object, mapping: object,
                 controls: Controls | dict | None, dayfirst: object = None) -> Metrics:

@@ -35,6 +35,11 @@ class Settings:
     #: Up to this many customers the grid filters in the browser; past it, it pages from the
     #: server.
     grid_client_rows: int = 5_000
+    #: Up to this many customers a change that needs one K-Means, MiniBatch K-Means or
+    #: Gaussian mixture fit (no k sweep) is fitted in the request that asked for it; past it,
+    #: and for every sweep, in a background job with a progress bar and a cancel button.
+    #: 0: always in a job.
+    inline_fit_customers: int = 100_000
     #: SQLAlchemy URL of the metadata database; ``None``: SQLite in the instance folder.
     database_url: str | None = None
     #: Signs session cookies; ``None``: generated once into the instance folder (mode 0600).
@@ -78,6 +83,8 @@ class Settings:
             port=int(env.get("PERSONA_PORT", 8050)),
             debug=env.get("PERSONA_DEBUG", "") in {"1", "true", "yes"},
             grid_client_rows=int(env.get("PERSONA_GRID_CLIENT_ROWS", 5_000)),
+            inline_fit_customers=int(env.get("PERSONA_INLINE_FIT_CUSTOMERS",
+                                             cls.inline_fit_customers)),
             database_url=env.get("DATABASE_URL") or None,
             secret_key=env.get("SECRET_KEY") or None,
             api_rate_limit=env.get("PERSONA_API_RATE_LIMIT", cls.api_rate_limit),

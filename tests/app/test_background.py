@@ -108,8 +108,8 @@ def test_bg003_a_cached_change_is_answered_without_a_background_job(settings, lo
     from dashapp.segment import segment
     fresh = segment(prepared.customers, segment_params(prepared, analysis.controls))
     assert (fresh.labels == analysis.segmentation.labels).all()
-    # Another algorithm needs a fit: handed over again.
-    other = {**_controls(store, 3), f"{ids.ALGORITHM}.value": "minibatch"}
+    # DBSCAN needs a fit that grows with the data: handed over again.
+    other = {**_controls(store, 3), f"{ids.ALGORITHM}.value": "dbscan"}
     _, _, body = client.call(ids.ANALYSIS_REQUEST, other)
     assert set(body["response"]) == {ids.ANALYSIS_REQUEST}
     # No dataset (the last one deleted): every view empties, no job.
@@ -165,3 +165,43 @@ def test_bg005_a_new_fit_is_drawn_first_and_its_silhouette_follows(settings, log
                                            body["response"][ids.ANALYSIS]["data"]})
     assert body["response"]["segments-metric-silhouette"]["children"][0].isdigit()
     assert ids.SILHOUETTE_REQUEST not in body["response"]
+
+
+def test_bg006_one_quick_fit_is_made_in_the_request_a_sweep_or_a_large_one_in_a_job(
+        settings, login_client):
+    # Another algorithm at the same k needs one fit and no sweep: K-Means, MiniBatch and the
+    # mixture on up to inline_fit_customers are fitted in the callback (no job handle), the
+    # analysis the job would have made; past the limit, or with it at 0, a job fits them.
+    from dataclasses import replace
+
+    from dashapp.analysis import segment_params
+    from dashapp.segment import segment
+
+    client, services, user = _logged_in(settings, login_client)
+    key = services.add_sample(user, "retail").id
+    store = {"dataset": key, "mapping": None, "dayfirst": None}
+    client.segment(_controls(store, 4), timeout=60)  # the sweep: always a job
+    customers = len(services.prepared(user, key).customers)
+    assert 1_000 < customers <= settings.inline_fit_customers
+    for algorithm in ("minibatch", "gmm"):
+        values = {**_controls(store, 4), f"{ids.ALGORITHM}.value": algorithm}
+        _, _, body = client.call(ids.ANALYSIS_REQUEST, values)
+        assert "cacheKey" not in body and ids.ANALYSIS_REQUEST not in body["response"]
+        state = body["response"][ids.ANALYSIS]["data"]
+        assert state["controls"]["algorithm"] == algorithm
+        prepared, analysis = services.from_state(user, state)
+        fresh = segment(prepared.customers, segment_params(prepared, analysis.controls))
+        assert (fresh.labels == analysis.segmentation.labels).all()
+        assert analysis.segmentation.metrics.pending  # its silhouette follows, as from a job
+    # Auto k on another scaling needs that scaling's sweep: a job.
+    swept = {**_controls(store, 4), f"{ids.SCALING}.value": "robust",
+             f"{ids.K_AUTO}.value": True}
+    _, _, body = client.call(ids.ANALYSIS_REQUEST, swept)
+    assert set(body["response"]) == {ids.ANALYSIS_REQUEST}
+    # The same quick fit past the limit: a job.
+    for limit in (0, customers - 1):
+        services.settings = replace(services.settings, inline_fit_customers=limit)
+        values = {**_controls(store, 4), f"{ids.ALGORITHM}.value": "minibatch",
+                  f"{ids.SEED}.value": 7 + limit}
+        _, _, body = client.call(ids.ANALYSIS_REQUEST, values)
+        assert set(body["response"]) == {ids.ANALYSIS_REQUEST}
