@@ -117,3 +117,19 @@ def test_weighted_log_prob_is_sklearns(mall):
     ours = mixture.weighted_log_prob(mall, theirs.weights_, theirs.means_,
                                      theirs.precisions_cholesky_)
     np.testing.assert_allclose(ours, theirs._estimate_weighted_log_prob(mall), rtol=1e-10)
+
+
+def test_points_in_chunks_give_the_same_fit(retail, monkeypatch):
+    # Past _CHUNK points the densities are computed a chunk at a time (memory): with chunks
+    # of 700, which do not divide the customers evenly, the fit, the refinement and the
+    # labels are sklearn's still.
+    points = StandardScaler().fit_transform(retail[RFM].to_numpy(float))
+    assert len(points) % 700
+    whole = mixture.fit(points, 4, 3, 0)
+    monkeypatch.setattr(mixture, "_CHUNK", 700)
+    chunked = mixture.fit(points, 4, 3, 0)
+    _assert_same(chunked, _sklearn(points, 4, 0), points)
+    assert chunked.lower_bound == pytest.approx(whole.lower_bound, rel=1e-12)
+    refined = mixture.refine(points, chunked, 2)
+    np.testing.assert_array_equal(mixture.predict(points, refined),
+                                  mixture.estimator(refined, 3, 0, 3).predict(points))
