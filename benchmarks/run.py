@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,22 +52,42 @@ class SizeResult:
                       key=lambda r: r.round)
 
 
-def _measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and stdout of one child process.
+# Runs one command and reports its wall time and its own peak RSS. Linux carries the peak
+# of the memory a process execs from into its ru_maxrss, and subprocess (vfork) execs the
+# child from this process's memory: measured from here, every child would report at least
+# this process's own peak (after generating 10M lines in memory, gigabytes). This launcher
+# is a fresh, small process, so what it measures is the command's own.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as out:
+    json.dump({"wall": wall, "status": status, "maxrss_kib": usage.ru_maxrss}, out)
+"""
 
-    ``wait4`` gives this child's own peak, where ``RUSAGE_CHILDREN`` would give the largest
-    of all children so far.
+
+def _measure(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB and stdout of one process running ``argv``.
+
+    Through ``_LAUNCHER``: ``wait4`` on a child of this process would report this process's
+    peak when it is the larger (the kernel keeps the peak of the memory a process execs
+    from), and this one may have generated the data.
     """
     err = log.with_suffix(".err")
+    facts = log.with_suffix(".rusage.json")
+    executable = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
     with open(log, "w") as stdout, open(err, "w") as stderr:
-        start = time.perf_counter()
-        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv)} failed ({child.returncode}):\n{err.read_text()}")
-    return wall, usage.ru_maxrss / 1024, log.read_text()  # ru_maxrss is in KiB on Linux
+        launched = subprocess.run([sys.executable, "-c", _LAUNCHER, str(facts), executable,
+                                   *argv[1:]], cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+    if launched.returncode != 0:
+        raise RuntimeError(f"the launcher of {shlex.join(argv)} failed:\n{err.read_text()}")
+    found = json.loads(facts.read_text())
+    code = os.waitstatus_to_exitcode(found["status"])
+    if code != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed ({code}):\n{err.read_text()}")
+    return found["wall"], found["maxrss_kib"] / 1024, log.read_text()  # KiB on Linux
 
 
 def _run_one(fmt: str, method: str, path: Path, work: Path, env: dict[str, str]) -> Run:

@@ -107,3 +107,27 @@ def test_bench008_scale_run_segments_a_parquet_log_in_a_fresh_process(tmp_path, 
     assert cells[0] == "4k" and cells[2] == "200" and cells[3] == "100MB"
     assert float(cells[4].removesuffix(" s")) > 0
     assert float(cells[5].removesuffix(" MB").replace(",", "")) > 50
+
+
+def test_bench009_a_peak_is_the_commands_own_not_the_benchmarks(tmp_path):
+    # The kernel carries the peak of the memory a process execs from into its ru_maxrss:
+    # a child spawned from a process that once held 600 MB reports at least 600 MB. The
+    # launcher measures the command from a small process of its own.
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from benchmarks.run import _environment, _measure
+
+    held = np.ones(600 * 2**20 // 8)  # written, so resident
+    direct = subprocess.Popen([sys.executable, "-c", "pass"])
+    _, _, usage = os.wait4(direct.pid, 0)
+    assert usage.ru_maxrss / 1024 > 600  # what wait4 from here would have said
+    del held
+    wall, peak, out = _measure(
+        [sys.executable, "-c", "import numpy as np; x = np.ones(2**25); print(7)"],
+        _environment(), tmp_path / "one.log")
+    assert out.strip() == "7" and 0 < wall < 60
+    assert 256 < peak < 450  # the command's own 256 MB and an interpreter, not 600 MB more
