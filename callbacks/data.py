@@ -35,8 +35,19 @@ def _decode(contents: object) -> bytes:
 
 
 def store_of(info: DatasetInfo) -> dict:
-    """The dataset store (ids and reading choices only) that opens ``info``."""
-    return {"dataset": info.id, "mapping": info.mapping, "dayfirst": info.dayfirst}
+    """The dataset store (ids and reading choices only) that opens ``info``.
+
+    ``version`` (the start of the content hash) changes when rows are appended or a source
+    is read again. It is in every state the store leads to (the segmentation's request,
+    the analysis store), so a background result Dash keeps for identical inputs (an hour,
+    ``cache_by`` in app.py: stability, the silhouette, a fit's answer) is never the one
+    computed on the rows before. The server reads the data by id; it never trusts it."""
+    return {"dataset": info.id, "mapping": info.mapping, "dayfirst": info.dayfirst,
+            "version": dataset_version(info)}
+
+
+def dataset_version(info: DatasetInfo) -> str:
+    return info.content_hash[:16]
 
 
 def open_dataset(services: Services, user_id: int, info: DatasetInfo) -> dict:
@@ -76,7 +87,8 @@ def load_dataset(services: Services, user_id: int, trigger: object, *, sample: o
             raise PersonaError("Load a dataset before changing its mapping.")
         mapping = checked_mapping(mapping)
         services.apply_reading(user_id, current["dataset"], mapping, dayfirst)
-        return {"dataset": current["dataset"], "mapping": mapping, "dayfirst": dayfirst}
+        return {"dataset": current["dataset"], "mapping": mapping, "dayfirst": dayfirst,
+                "version": current.get("version")}
     if trigger == "open":
         return open_dataset(services, user_id, services.dataset(user_id, dataset_id))
     if trigger == ids.SAMPLE:
@@ -363,8 +375,7 @@ def register(app: Dash, services: Services) -> None:
             log.exception("refreshing a source failed")
             return no_update, alert(f"Refreshing failed ({type(err).__name__}); the dataset "
                                     "is as it was.")
-        store = {**store_of(info), "refreshed": info.content_hash}
-        return store, alert(f"Read {info.name} again: {info.rows:,} rows.", "success")
+        return store_of(info), alert(f"Read {info.name} again: {info.rows:,} rows.", "success")
 
 
 def connect_source(services: Services, user_id: int, kind: object, location: object,

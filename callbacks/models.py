@@ -11,6 +11,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.common import alert, clicked, confirm_delete, current_user
+from callbacks.data import dataset_version
 from dashapp import saved
 from dashapp.errors import PersonaError
 from dashapp.services import Services
@@ -364,6 +365,8 @@ def register(app: Dash, services: Services) -> None:
         is_open = isinstance(current, dict) and current.get("dataset") == updated.id
         note = (f"Added to {updated.name} ({updated.rows:,} rows) as {result['persona']}."
                 + (" The dashboard segments it again." if is_open else ""))
-        # The same store again makes the open dataset's views read it anew.
-        return alert(note, "success"), (dict(current) if is_open else no_update), \
+        # The store with the dataset's new version makes the open dataset's views read it
+        # anew (and keeps Dash from answering its background jobs with the old rows' results).
+        shown = {**current, "version": dataset_version(updated)} if is_open else no_update
+        return alert(note, "success"), shown, \
             _version(version)

@@ -108,8 +108,11 @@ def register(app: Dash, services: Services, session_key=None) -> None:
         return store, controls
 
     def state_of(store, controls):
+        # The dataset's version too (callbacks.data.store_of): the stability and silhouette
+        # jobs take this state as their input, and Dash keeps their results by input.
         return {"dataset": store["dataset"], "mapping": store.get("mapping"),
-                "dayfirst": store.get("dayfirst"), "controls": controls.to_dict()}
+                "dayfirst": store.get("dayfirst"), "version": store.get("version"),
+                "controls": controls.to_dict()}
 
     # A change whose analysis needs no fit (a k the sweep fitted, an analysis seen before)
     # is answered here, in the web process, in milliseconds, and so is one that needs a

@@ -205,3 +205,45 @@ def test_bg006_one_quick_fit_is_made_in_the_request_a_sweep_or_a_large_one_in_a_
                   f"{ids.SEED}.value": 7 + limit}
         _, _, body = client.call(ids.ANALYSIS_REQUEST, values)
         assert set(body["response"]) == {ids.ANALYSIS_REQUEST}
+
+
+def test_bg007_rows_appended_are_never_answered_with_the_old_rows_results(settings,
+                                                                          login_client):
+    # Dash keeps a background result for an hour and answers identical inputs with it
+    # (cache_by in app.py). The inputs name the dataset by id, which appending rows keeps:
+    # the store's version (its content hash) is what makes the stability job's input, the
+    # segmentation request and the analysis store differ for the new rows.
+    from callbacks.data import store_of
+    from dashapp import views
+
+    client, services, user = _logged_in(settings, login_client)
+    info = services.add_sample(user, "mall")
+    features = list(services.prepared(user, info.id).default_features)
+    store = store_of(info)
+    values = {**_controls(store, 4), f"{ids.FEATURES}.value": features}
+
+    def stability_shown(state):
+        _, _, body = client.call("segments-metric-stability", {f"{ids.ANALYSIS}.data": state},
+                                 timeout=60)
+        return body["response"]["segments-metric-stability"]["children"]
+
+    _, _, body = client.segment(values, timeout=60)
+    state = body["response"][ids.ANALYSIS]["data"]
+    assert state["version"] == store["version"] == info.content_hash[:16]
+    before = stability_shown(state)
+    assert before == views.stability_value(services.stability(
+        user, info.id, None, state["controls"])[0])
+    # 300 new customers, high incomes and spread scores: another segmentation.
+    rows = [{"CustomerID": f"N{i:04d}", "Gender": "Male", "Age": 20 + i % 50,
+             "Annual Income (k$)": 150 + i % 37, "Spending Score (1-100)": i * 7 % 100}
+            for i in range(300)]
+    updated = services.append_customers(user, info.id, rows)
+    store = store_of(updated)
+    assert store["version"] != state["version"]
+    _, _, body = client.segment({**values, f"{ids.DATASET}.data": store}, timeout=60)
+    state = body["response"][ids.ANALYSIS]["data"]
+    assert state["version"] == store["version"]
+    expected = views.stability_value(services.stability(user, info.id, None,
+                                                        state["controls"])[0])
+    assert expected != before  # else this test could not tell the old answer from the new
+    assert stability_shown(state) == expected

@@ -92,8 +92,10 @@ def test_app003_first_load_and_a_sample_through_the_http_callback(settings, logi
     # The first load of a user without datasets opens the default sample, stored as theirs.
     _, _, body = client.call(ids.DATASET, {f"{ids.DATE_ORDER}.value": "auto"}, changed="")
     first = body["response"][ids.DATASET]["data"]
-    assert set(first) == {"dataset", "mapping", "dayfirst"}
-    assert services.dataset(user, first["dataset"]).filename == "retail_transactions.csv"
+    assert set(first) == {"dataset", "mapping", "dayfirst", "version"}
+    opened = services.dataset(user, first["dataset"])
+    assert opened.filename == "retail_transactions.csv"
+    assert first["version"] == opened.content_hash[:16]
     assert services.prepared_for(user, first).shape == "transactions"
     _, _, body = client.call(ids.DATASET, {f"{ids.SAMPLE}.value": "mall",
                                            f"{ids.DATASET}.data": first})

@@ -247,9 +247,11 @@ def test_mod003_append_the_new_customer_to_its_dataset(app, login_client):
 
     out = append("N-1")
     assert "Added to" in _text(out[ids.APPEND_ALERT]["children"])
-    assert out[ids.DATASET]["data"] == current and out[ids.DATASETS_CHANGED]["data"] == 5
     after = services.dataset(user, before.id)
     assert after.rows == before.rows + 1 and after.content_hash != before.content_hash
+    # The open dataset's store again, with its new version (see test_bg007).
+    assert out[ids.DATASET]["data"] == {**current, "version": after.content_hash[:16]}
+    assert out[ids.DATASETS_CHANGED]["data"] == 5
     prepared = services.prepared(user, before.id)
     row = prepared.customers.set_index("customer_id").loc["N-1"]
     assert (row["Age"], row["Annual Income (k$)"], row["Spending Score (1-100)"]) == \
