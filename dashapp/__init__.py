@@ -2,7 +2,17 @@
 
 import os
 
-import pyarrow as _pa
+# OpenBLAS (numpy's and scipy's) stops its worker threads before every fork and starts them
+# again at the next call that sets its thread count, as threadpoolctl's limits do (scikit-
+# learn's K-Means enters them on every fit, so does segmentation here). A new worker that gets
+# no work spins for 2^28 cycles, about 0.1 s of a core, before it sleeps. The web process
+# forks for every background job (stability, a sweep, a silhouette), so its next request had
+# up to two threads spinning beside it on two cores: the mixture at 50,000 customers took
+# 165-170 ms there, 114-120 ms with the workers sleeping at once. 2^16 cycles is about 25 us.
+# Read when numpy loads OpenBLAS, so set before pyarrow (which imports numpy) is imported.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+
+import pyarrow as _pa  # noqa: E402
 
 __version__ = "0.1.0"
 
