@@ -20,6 +20,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     has_app_context,
     has_request_context,
     jsonify,
@@ -42,6 +43,8 @@ from dashapp.services import Services
 from dashapp.settings import Settings
 
 SESSION_COOKIE = "persona_login"
+#: Set on ``flask.g`` when the login guard lets a request through as the logged-in user.
+_SIGNED_IN = "persona_signed_in"
 #: Dash's renderer reads this cookie and sends it back as the ``X-CSRFToken`` header.
 CSRF_COOKIE = "_csrf_token"
 LIFETIME = accounts.SESSION_LIFETIME
@@ -85,6 +88,17 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]
                     or (has_request_context() and request.is_secure))
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        # Only a request the login guard let through as the logged-in user refreshes the
+        # cookie; any other sends one back only if it changed the session. Flask refreshes
+        # a permanent session's cookie on every answer, and a request still in flight when
+        # the user logs out (a background job's poll, refused; a stylesheet, public) would
+        # otherwise put the cookie it was sent with back over the logout's, and with it
+        # lose the "You are logged out." message that the logout's cookie carries.
+        if has_request_context() and not g.get(_SIGNED_IN):
+            return session.modified
+        return super().should_set_cookie(app, session)
 
 
 def instance_secret_key(instance_dir: Path) -> str:
@@ -359,7 +373,10 @@ def init_auth(app: dash.Dash, services: Services) -> CSRFProtect:
     @server.before_request
     def _guard():
         path = request.path
-        if _public(path) or current_user.is_authenticated:
+        if _public(path):
+            return None
+        if current_user.is_authenticated:
+            g.setdefault(_SIGNED_IN, True)
             return None
         if _is_page_request(path):
             if accounts.user_count(services.db) == 0:

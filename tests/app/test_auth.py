@@ -381,3 +381,38 @@ def test_auth015_current_user_id_outside_a_login_raises(settings, login_client):
             auth.current_user_id()
     with pytest.raises(auth.NotAuthenticatedError):
         auth.current_user_id()
+
+
+def test_auth016_a_request_in_flight_at_logout_does_not_undo_it(settings, make_user):
+    """A background job's poll or a stylesheet sent with the login cookie and answered after
+    the logout sets no cookie: Flask refreshes a permanent session's cookie on every answer,
+    which put the old cookie back over the logout's and lost its message."""
+    app = create_app(settings)
+    make_user(app, EMAIL, PASSWORD)
+    client = _anonymous(app)
+    assert _login(client, EMAIL, PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
+    before_logout = client.get_cookie(auth.SESSION_COOKIE).value
+    body = _echo_callback(app)
+    assert client.post("/_dash-update-component", json=body).status_code == 200
+
+    out = client.post("/logout", data={"csrf_token": client.get_cookie(auth.CSRF_COOKIE).value})
+    assert out.status_code == 302
+    after_logout = client.get_cookie(auth.SESSION_COOKIE).value
+    assert after_logout != before_logout
+
+    late = _anonymous(app)
+    late.set_cookie(auth.SESSION_COOKIE, before_logout)
+    for refused in (late.post("/_dash-update-component", json=body), late.get("/"),
+                    late.get("/assets/app.css")):
+        assert refused.status_code in (200, 302, 401)
+        assert not [c for c in refused.headers.getlist("Set-Cookie")
+                    if c.startswith(auth.SESSION_COOKIE + "=")]
+    assert late.get_cookie(auth.SESSION_COOKIE).value == before_logout
+    assert "You are logged out." in client.get("/login").get_data(as_text=True)
+    # A request that is not refused still refreshes the cookie (the session slides).
+    assert _login(client, EMAIL, PASSWORD).status_code == 302
+    fresh = client.get("/")
+    assert fresh.status_code == 200
+    assert [c for c in fresh.headers.getlist("Set-Cookie")
+            if c.startswith(auth.SESSION_COOKIE + "=")]
