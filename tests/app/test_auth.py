@@ -403,14 +403,14 @@ def test_auth016_a_request_in_flight_at_logout_does_not_undo_it(settings, make_u
 
     late = _anonymous(app)
     late.set_cookie(auth.SESSION_COOKIE, before_logout)
-    for refused in (late.post("/_dash-update-component", json=body), late.get("/"),
-                    late.get("/assets/app.css")):
-        assert refused.status_code in (200, 302, 401)
-        assert not [c for c in refused.headers.getlist("Set-Cookie")
+    for answer, status in ((late.post("/_dash-update-component", json=body), 401),
+                           (late.get("/"), 302), (late.get("/assets/app.css"), 200)):
+        assert answer.status_code == status
+        assert not [c for c in answer.headers.getlist("Set-Cookie")
                     if c.startswith(auth.SESSION_COOKIE + "=")]
     assert late.get_cookie(auth.SESSION_COOKIE).value == before_logout
     assert "You are logged out." in client.get("/login").get_data(as_text=True)
-    # A request that is not refused still refreshes the cookie (the session slides).
+    # A request answered as the logged-in user still refreshes the cookie (it slides).
     assert _login(client, EMAIL, PASSWORD).status_code == 302
     fresh = client.get("/")
     assert fresh.status_code == 200
