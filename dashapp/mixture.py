@@ -209,8 +209,9 @@ def _e_step(design: np.ndarray, radius: float, weights, means, precisions_choles
     return total_log / n, resp
 
 
-def _em(design: np.ndarray, params, tol: float, max_iter: int, reg_covar: float) -> Mixture:
-    radius = _radius(design)
+def _em(design: np.ndarray, radius: float, params, tol: float, max_iter: int,
+        reg_covar: float) -> Mixture:
+    """EM from ``params`` on :func:`_design`'s rows; ``radius`` is :func:`_radius` of them."""
     converged, n_iter, lower_bound = False, 0, -np.inf
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
@@ -258,6 +259,7 @@ def fit(points: np.ndarray, k: int, starts: int, seed: int, tol: float = TOL,
     if len(points) < k:
         raise SegmentationError(f"A mixture of {k} components needs at least {k} customers.")
     design = _design(_columns(points))
+    radius = _radius(design)
     random_state = np.random.RandomState(seed)
     best: Mixture | None = None
     rows = np.arange(len(points))
@@ -266,7 +268,7 @@ def fit(points: np.ndarray, k: int, starts: int, seed: int, tol: float = TOL,
         resp = np.zeros((k, len(points)))
         resp[labels, rows] = 1.0
         start = _m_step(design, resp, reg_covar)
-        found = _em(design, start, tol, max_iter, reg_covar)
+        found = _em(design, radius, start, tol, max_iter, reg_covar)
         if best is None or found.lower_bound > best.lower_bound:
             best = found
     return best
@@ -277,7 +279,8 @@ def refine(points: np.ndarray, mixture: Mixture, steps: int,
     """At most ``steps`` EM steps on ``points`` from ``mixture`` (sklearn's fit with all
     three ``*_init`` given and ``max_iter=steps``)."""
     params = (mixture.weights, mixture.means, mixture.covariances, mixture.precisions_cholesky)
-    return _em(_design(_columns(points)), params, TOL, steps, reg_covar)
+    design = _design(_columns(points))
+    return _em(design, _radius(design), params, TOL, steps, reg_covar)
 
 
 def predict(points: np.ndarray, mixture: Mixture) -> np.ndarray:
