@@ -14,9 +14,11 @@ it cannot read exactly return ``None`` from :func:`prepare_fast`, and the caller
 general path: customer tables, non-UTF-8 text other than Latin-1 without Windows-1252
 letters, decimal commas, whitespace-aligned text, dates in formats other than digits and
 separators, dates whose day/month order the sample cannot settle, numbers the strict
-reader refuses (currency, grouping), infinite values, contact columns (e-mail, name,
-country: the general path keeps each customer's last one in file order), dropping of
-duplicates, and more unreadable values than the limit allows.
+reader refuses (currency, grouping), infinite values, dropping of duplicates, and more
+unreadable values than the limit allows. A contact column (e-mail, name, country) keeps each
+customer's last value in file order among its kept lines, as the general path does: the
+lines are numbered in file order (``row_number() OVER ()``, which DuckDB gives in the order
+of the files and their rows) and each grouping keeps the value of its latest line.
 
 Two places where it is exact only up to the odds: duplicate lines are found by 64-bit row
 hashes within each order (two different lines of one order would have to collide), and a
@@ -82,6 +84,10 @@ _MEMORY_LIMIT = os.environ.get("PERSONA_DUCKDB_MEMORY")
 _WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(
     map(chr, range(0x2000, 0x200B))
 ) + "\u2028\u2029\u202f\u205f\u3000"
+# A missing token in any case, alone and between whitespace as Python strips it, for RE2.
+_TOKEN_RE = "(?i:{})".format("|".join(re.escape(t) for t in sorted(ingest.MISSING_TOKENS) if t))
+_MISSING_RE = "[{0}]*{1}?[{0}]*".format(
+    "".join(f"\\x{{{ord(c):04x}}}" for c in _WHITESPACE), _TOKEN_RE)
 # Dates DuckDB's strptime reads as Arrow's does: numeric fields and separators only.
 _SAFE_DATE = re.compile(r"(%[YmdHMS]|[-/.: T])+")
 # The Windows-1252 letters: a file without these bytes reads the same as Latin-1.
@@ -326,8 +332,6 @@ def _first_line(path: Path) -> bytes:
 def _usable(sample: Ingested | None) -> bool:
     if sample is None or sample.shape != TRANSACTIONS or sample.id_synthesized:
         return False
-    if any(role in sample.mapping for role in _CONTACT_ROLES):
-        return False
     return not any(str(c).startswith("Unnamed: ") for c in sample.table.columns)
 
 
@@ -434,6 +438,8 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
             return None
         if role in ingest._NUMBER_ROLES and kind not in ("int", "float", "text"):
             return None
+        if role in _CONTACT_ROLES and kind not in ("text", "int"):
+            return None
     fmt = sample.date_format
     if kinds[mapping["order_date"]] == "text" and (
         fmt is None or fmt == "%Y%m%d" or not _SAFE_DATE.fullmatch(fmt)
@@ -472,19 +478,17 @@ def _ident(name: str) -> str:
 def _norm(expr: str) -> str:
     """SQL for ``ingest._as_text`` of one text value: stripped, missing tokens as NULL.
 
-    DuckDB's ``trim`` with a list of characters is slow, so a value longer than any token
-    whose first and last characters are printable ASCII (so not whitespace) is taken as it
-    is; only the others are stripped and looked up.
+    DuckDB's ``trim`` with a list of characters is slow, so a value whose first and last
+    characters are printable ASCII (so not whitespace) is not stripped: it is missing only
+    when it is itself a token (one regular expression, on values no longer than a token).
+    The others (few: empty, or spaces around) are matched once against the tokens between
+    whitespace, and stripped once.
     """
-    stripped = f"trim({expr}, {_literal(_WHITESPACE)})"
-    # An IN list would become a join over every row; a chain of comparisons stays lazy.
-    tokens = " OR ".join(f"lower({stripped}) = {_literal(t)}"
-                         for t in sorted(ingest.MISSING_TOKENS))
-    return (f"(CASE WHEN strlen({expr}) > {ingest._TOKEN_CHARS} "
-            f"AND ord({expr}[1]) BETWEEN 33 AND 126 AND ord({expr}[-1]) BETWEEN 33 AND 126 "
-            f"THEN {expr} "
-            f"WHEN length({stripped}) <= {ingest._TOKEN_CHARS} AND ({tokens}) THEN NULL "
-            f"ELSE {stripped} END)")
+    return (f"(CASE WHEN ord({expr}[1]) BETWEEN 33 AND 126 AND ord({expr}[-1]) BETWEEN 33 AND 126 "
+            f"THEN (CASE WHEN strlen({expr}) <= {ingest._TOKEN_CHARS} "
+            f"AND regexp_full_match({expr}, {_literal(_TOKEN_RE)}) THEN NULL ELSE {expr} END) "
+            f"WHEN regexp_full_match({expr}, {_literal(_MISSING_RE)}) THEN NULL "
+            f"ELSE trim({expr}, {_literal(_WHITESPACE)}) END)")
 
 
 def _parse_sql(expr: str, role: str, fmt: str | None) -> str:
@@ -571,6 +575,7 @@ def _scan_once(
     # The other columns are hashed on the file's own columns; the typed role values are
     # added one step later, where their names cannot be taken for a column of the file.
     hashed, others = [], []
+    contacts = [r for r in _CONTACT_ROLES if r in roles]
     for name in plan.names:
         if name == roles["customer_id"] or (has_order and name == roles["order_id"]):
             continue
@@ -579,6 +584,8 @@ def _scan_once(
             hashed.append(alias[role] if role == "order_date" else f"{alias[role]} + 0.0")
         elif name not in roles.values():
             others.append(_hash_part(name, kinds[name], plan.file_format))
+    # A contact column is compared as the general path types it (stripped, tokens missing).
+    hashed += [f"k_{r}" for r in contacts]
     if others:
         line.append(f"hash({', '.join(others)}) AS others")
         hashed.append("others")
@@ -586,6 +593,14 @@ def _scan_once(
     raw = {r: _ident(c) for r, c in typed_roles.items() if kinds[c] == "text"}
     for role, expr in raw.items():
         line.append(f"{expr} AS raw_{role}")
+    # A contact column (e-mail, name, country) keeps each customer's last value in file
+    # order among the lines the rules keep, as the general path's groupby().last() does:
+    # each line's position (row_number over the read, which DuckDB numbers in file order)
+    # goes with its value, and arg_max picks the latest at each grouping.
+    for role in contacts:
+        line.append(f"{_id_sql(_ident(roles[role]), kinds[roles[role]])} AS k_{role}")
+    if contacts:
+        line.append("row_number() OVER () AS rn")
     # Each line's state, made part of the group key so that every aggregate below is a plain
     # one (filtered aggregates cost several times more): two bits per date or number column
     # (0 read, 1 empty, 2 present but unread), then negative, then values DuckDB reads and
@@ -610,6 +625,8 @@ def _scan_once(
         "bit_or(1::UBIGINT << (h & 63)) AS m1", "bit_or(1::UBIGINT << ((h >> 6) & 63)) AS m2",
         "list(h) AS hs",
     ]
+    aggregates += [f"arg_max(k_{r}, q_{r}) AS v_{r}, max(q_{r}) AS p_{r}" for r in contacts]
+    passed = "".join(f"v_{r}, p_{r}, " for r in contacts)
     # Infinite values are found per group, from sums of magnitudes, not per line.
     magnitudes = [f"mag_{r}" for r in numbers if r != "amount"]
     aggregates += [f"sum(abs({r})) AS mag_{r}" for r in numbers if r != "amount"]
@@ -638,6 +655,8 @@ def _scan_once(
             SELECT cid, oid, state, sum(n) AS n, sum(sa) AS sa, max(maxa) AS maxa,
                    min(mina) AS mina, {'max(top_day) AS top_day, ' if ambiguous else ''}
                    {''.join(f'sum({m}) AS {m}, ' for m in magnitudes)}
+                   {''.join(f'arg_max(v_{r}, p_{r}) AS v_{r}, max(p_{r}) AS p_{r}, '
+                            for r in contacts)}
                    sum(n) - len(list_distinct(flatten(list(hs)))) AS d, true AS changed
             FROM l2 GROUP BY cid, oid, state
         )"""
@@ -647,7 +666,7 @@ def _scan_once(
         groups = f"""
         typed AS (
             SELECT c, state, n, sa, maxa, mina, {top}{''.join(m + ', ' for m in magnitudes)}
-                   {distinct} AS d, oid, {changed} AS changed
+                   {passed}{distinct} AS d, oid, {changed} AS changed
             FROM (SELECT *, {oid} AS oid FROM l1)
         )"""
     # Groups that are not plain purchases get a category, which joins the customer in the
@@ -677,9 +696,13 @@ def _scan_once(
         l1 = (f"l1 AS (SELECT c, okey, CASE WHEN bit_or(st) = bit_and(st) THEN bit_or(st) "
               f"ELSE -1 END AS state, {', '.join(aggregates)} "
               f"FROM (SELECT *, {key} AS okey, {state} AS st FROM line) GROUP BY c, okey)")
+    positions = "".join(f", CASE WHEN k_{r} IS NOT NULL THEN rn END AS q_{r}" for r in contacts)
+    kept = "CASE WHEN flag <= 1 THEN p_{0} END"
+    last_contacts = "".join(f", arg_max(v_{r}, {kept.format(r)}) AS v_{r}, "
+                            f"max({kept.format(r)}) AS p_{r}" for r in contacts)
     query = f"""
         WITH read AS (SELECT {', '.join(line)} FROM {plan.source}),
-        line AS (SELECT *, hash({', '.join(hashed)}) AS h FROM read),
+        line AS (SELECT *, hash({', '.join(hashed)}) AS h{positions} FROM read),
         {l1},
         {groups},
         flagged AS (SELECT *, {flag} AS flag, {cancelled} AS cancelled FROM typed),
@@ -698,7 +721,7 @@ def _scan_once(
                coalesce(sum(CASE WHEN {purchase} THEN sa WHEN flag <= 1 THEN -sa ELSE 0 END), 0)
                    AS monetary,
                CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups
-               {', max(top_day) AS top_day' if ambiguous else ''}
+               {', max(top_day) AS top_day' if ambiguous else ''}{last_contacts}
         FROM final GROUP BY {'cid' if merge else 'c'}, category
     """
     if not merge:
@@ -711,7 +734,7 @@ def _scan_once(
                     ELSE category END AS category,
                last_p, latest, first_p, first_k, frequency, monetary, n,
                CASE WHEN customer_id IS NULL THEN 0 ELSE dups END AS dups
-               {', top_day' if ambiguous else ''}
+               {', top_day' if ambiguous else ''}{''.join(f', v_{r}, p_{r}' for r in contacts)}
         FROM (SELECT {cid} AS customer_id, * FROM ({query}))
         """
     # Rows come sorted by customer, so a customer whose groups fell in several categories
@@ -721,7 +744,8 @@ def _scan_once(
     flagged_rows = table.filter(pc.is_valid(table["category"])).select(["category", "n"])
     categories = flagged_rows.to_pandas().groupby("category", as_index=False, sort=True)["n"].sum()
     lines = int(pc.sum(table["n"]).as_py() or 0)
-    known = _one_row_per_customer(table.filter(pc.is_valid(table["customer_id"])), ambiguous)
+    known = _one_row_per_customer(table.filter(pc.is_valid(table["customer_id"])), ambiguous,
+                                  contacts)
     if not split and (categories["category"] < 0).any():
         return _scan_once(con, plan, merge, split=True)
     totals = _category_totals(categories, typed_roles, shift, neg_bit, odd_bit)
@@ -778,17 +802,20 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
     return True
 
 
-def _one_row_per_customer(rows: pa.Table, ambiguous: bool) -> pd.DataFrame:
+def _one_row_per_customer(rows: pa.Table, ambiguous: bool,
+                          contacts: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per customer from the scan's rows, sorted by customer (one row per customer
     and category of the report). Most customers have one row; the few with several are
     neighbours, found by comparing each id with the next and combined with ``reduceat``
-    over each run: no hash of every id, no second sort."""
+    over each run: no hash of every id, no second sort. A contact role's value ``v_ROLE``
+    is the one of the run's row with the latest position ``p_ROLE``."""
     how = {"last_p": np.fmax, "latest": np.fmax, "first_p": np.fmin, "first_k": np.fmin,
            "frequency": np.add, "monetary": np.add, "n": np.add, "dups": np.add}
     if ambiguous:
         how["top_day"] = np.fmax
     ids = rows["customer_id"].combine_chunks()
     columns = {c: rows[c].to_numpy() for c in how}
+    values = {r: rows[f"v_{r}"].combine_chunks() for r in contacts}
     if len(ids) > 1 and (same := pc.equal(ids[1:], ids[:-1]).to_numpy(
             zero_copy_only=False)).any():
         # Each run of equal ids starts where an id differs from the one before; fmax and
@@ -796,7 +823,16 @@ def _one_row_per_customer(rows: pa.Table, ambiguous: bool) -> pd.DataFrame:
         starts = np.flatnonzero(np.concatenate(([True], ~same)))
         ids = ids.take(pa.array(starts))
         columns = {c: ufunc.reduceat(columns[c], starts) for c, ufunc in how.items()}
-    return pd.DataFrame({"customer_id": pd.Series(ids, dtype="str"), **columns})
+        if contacts:
+            run = np.cumsum(np.concatenate(([True], ~same))) - 1
+            ends = np.append(starts[1:], len(run)) - 1
+            for r in contacts:
+                # Sorted by run, then by position (none first): each run's last row holds
+                # its latest value.
+                position = rows[f"p_{r}"].fill_null(-1).to_numpy()
+                values[r] = values[r].take(pa.array(np.lexsort((position, run))[ends]))
+    contact = {f"v_{r}": pd.Series(values[r], dtype="str") for r in contacts}
+    return pd.DataFrame({"customer_id": pd.Series(ids, dtype="str"), **columns, **contact})
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:
@@ -918,9 +954,14 @@ def _prepared(
         reference = pd.Timestamp(options.reference_date).normalize()
     table = rfm_from_aggregates(customers, reference)
     ingested = _ingested(sample, counts["n"], bad_values)
+    contacts = [r for r in _CONTACT_ROLES if r in sample.mapping]
+    contact = None
+    if contacts:
+        contact = pd.DataFrame({"customer_id": customers["customer_id"].astype(object),
+                                **{r: ingest._as_text(customers[f"v_{r}"]) for r in contacts}})
     return finish_transactions(
         ingested, table, rules, counts["n"], counts["kept"],
-        "" if digest is None else digest.value(), options.cleaning,
+        "" if digest is None else digest.value(), options.cleaning, contact,
     )
 
 

@@ -131,12 +131,93 @@ def test_fast025_without_a_content_hash_the_same_customers_and_no_hashing(edges,
     _assert_same(fast, general)
 
 
-def test_fast004_online_retail_with_country_falls_back(shared_data):
+def test_fast004_online_retail_with_country_equals_the_general_path(shared_data):
+    # Two customers of this sample buy from two countries: each keeps the last one of its
+    # kept lines in file order, as pandas' groupby().last() gives it.
     path = shared_data / "online_retail" / "online_retail_sample_20000.csv"
-    assert prepare_fast(path, PrepareOptions()) is None
-    prepared = prepare_path(path, PrepareOptions(), min_bytes=0)
-    assert "country" in prepared.customers.columns
-    pd.testing.assert_frame_equal(prepared.customers, prepare_file(path).customers)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    rows = fast.customers.set_index("customer_id")
+    lines = pd.read_csv(path, dtype=str).dropna(subset=["CustomerID"])
+    for customer in ("12431", "12455"):
+        assert lines.loc[lines["CustomerID"] == customer, "Country"].nunique() == 2
+        assert rows.loc[customer, "country"] == \
+            lines.loc[lines["CustomerID"] == customer, "Country"].iloc[-1]
+
+
+# Customer A's lines in file order: Norway, then France in an order whose other line is a
+# return, then a missing token, then Spain on a line with a bad date (dropped), then
+# " Italy " on a cancelled line (kept: it nets). B's last country is in its first order.
+# C has no country at all, D's id has spaces (the scan runs again with typed ids), and E's
+# last line repeats its first exactly (a duplicate, and the last line in file order).
+CONTACTS = """invoice,customer,date,amount,country,email
+1,A,01/05/2023 10:00,10.00,Norway,a@x.org
+2,B,01/06/2023 10:00,5.00,Sweden,
+3,A,01/07/2023 10:00,4.00,France,a2@x.org
+3,A,01/07/2023 10:00,-1.00,,
+4,B,01/01/2023 10:00,6.00,,b@x.org
+5,A,01/09/2023 10:00,2.00,NA,
+6,A,13/45/2023 10:00,2.00,Spain,spain@x.org
+C7,A,01/11/2023 10:00,3.00, Italy ,
+8,C,01/12/2023 10:00,3.00,,
+9, D ,01/13/2023 10:00,3.00,Peru,d@x.org
+10,D,01/14/2023 10:00,3.00,Chile,
+11,E,01/15/2023 10:00,3.00,Fiji,e@x.org
+12,E,01/16/2023 10:00,3.00,Tonga,
+11,E,01/15/2023 10:00,3.00,Fiji,e@x.org
+"""
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet", "folder"])
+def test_fast026_contact_columns_keep_the_last_kept_value_in_file_order(tmp_path, form):
+    path = tmp_path / "contacts.csv"
+    path.write_text(CONTACTS)
+    if form == "parquet":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        path = tmp_path / "contacts.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    elif form == "folder":
+        # Read in the order of the files' names: the second file's lines come last. Other
+        # customers' lines make the folder larger than the sample the fast path reads.
+        lines = CONTACTS.splitlines(keepends=True)
+        filler = "".join(f"{100 + i},Z{i % 50},01/20/2023 10:00,1.00,Peru,\n"
+                         for i in range(8000))
+        (tmp_path / "contacts.csv").write_text("".join(lines[:8]) + filler
+                                               + "".join(lines[8:]))
+        path = tmp_path / "parts"
+        path.mkdir()
+        (path / "part-0.csv").write_text("".join(lines[:8]) + filler)
+        (path / "part-1.csv").write_text(lines[0] + "".join(lines[8:]))
+    if form == "folder":
+        fast = prepare_fast(path, PrepareOptions(limits=LENIENT))
+        _same_data(fast, prepare_file(tmp_path / "contacts.csv",
+                                      PrepareOptions(limits=LENIENT)))
+    else:
+        fast, general = _both(path)
+        _assert_same(fast, general)
+    rows = fast.customers.set_index("customer_id")
+    # E's last line is its first again: Fiji.
+    named = ["A", "B", "D", "E"]
+    assert rows.loc[named, "country"].to_dict() == {
+        "A": "Italy", "B": "Sweden", "D": "Chile", "E": "Fiji"}
+    assert rows.loc[named, "email"].to_dict() == {
+        "A": "a2@x.org", "B": "b@x.org", "D": "d@x.org", "E": "e@x.org"}
+    assert pd.isna(rows.loc["C", "country"]) and pd.isna(rows.loc["C", "email"])
+    counts = {r.rule: r.count for r in fast.report.rules}
+    assert counts["duplicates"] == 1 and counts["bad_order_date"] == 1
+
+
+def test_fast027_a_contact_value_alone_makes_a_line_distinct(tmp_path):
+    # Two lines equal but for the country are not duplicates (the general path compares
+    # whole lines).
+    path = tmp_path / "near.csv"
+    path.write_text("invoice,customer,date,amount,country\n"
+                    "1,A,01/05/2023 10:00,10.00,Norway\n1,A,01/05/2023 10:00,10.00,Denmark\n"
+                    "2,A,01/06/2023 10:00,10.00,Norway\n2,A,01/06/2023 10:00,10.00,Norway\n")
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert {r.rule: r.count for r in fast.report.rules}["duplicates"] == 1
+    assert fast.customers.loc[0, "country"] == "Norway"
 
 
 def test_fast005_windows_1252_file_falls_back(shared_data):
@@ -321,16 +402,14 @@ def test_fast018_csv_folder_equals_the_whole_file(shared_data, tmp_path):
     (folder / "2011" / "b.csv").write_bytes(parts[2])
     (folder / "_SUCCESS").write_bytes(b"")
     (folder / ".notes.csv").write_bytes(b"not,data\n")
-    options = PrepareOptions(mapping={"country": ""}, limits=LENIENT)
+    options = PrepareOptions(limits=LENIENT)
     fast = prepare_fast(folder, options)
     assert fast is not None
     general = prepare_file(whole, options)
     _same_data(fast, general)
     assert fast.report.rows_read == general.report.rows_read == 20_000
-    # With Country the fast path refuses, and the files are joined and read as one.
-    joined = prepare_path(folder, PrepareOptions(limits=LENIENT), min_bytes=0)
-    _same_data(joined, prepare_file(whole, PrepareOptions(limits=LENIENT)))
-    assert "country" in joined.customers.columns
+    # Each customer's country is the last in the order the files are read.
+    assert "country" in fast.customers.columns
 
 
 def test_fast019_parquet_folder_equals_one_file(tmp_path):
@@ -490,3 +569,4 @@ def test_fast024_parquet_nan_anywhere_is_missing_as_on_the_general_path(tmp_path
     counts = {r.rule: r.count for r in fast.report.rules}
     assert counts["duplicates"] == 1
     assert counts["bad_amount"] == (1 if nan_in == "amount" else 0)
+
