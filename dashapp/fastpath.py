@@ -1030,6 +1030,10 @@ def _details(
         return (all(len(examples[r]) >= wanted[r] for r in wanted)
                 and all(len(bad_values[c]) >= wanted_bad[c] for c in wanted_bad))
 
+    def dups_only() -> bool:
+        return (bool(dup_customers) and all(len(bad_values[c]) >= wanted_bad[c] for c in wanted_bad)
+                and all(len(examples[r]) >= wanted[r] for r in wanted if r != "duplicates"))
+
     if done():
         return {r: () for r in examples}, {}
     sample = plan.sample
@@ -1041,6 +1045,14 @@ def _details(
         frame.columns = [str(c) for c in frame.columns]
         frame.index = pd.RangeIndex(offset, offset + len(frame))
         offset += len(frame)
+        if dups_only():
+            # Only repeats are still wanted, and they are lines of the customers the scan
+            # found repeated: the other lines are not typed at all (each line types on its
+            # own), so rare repeats deep in a file do not cost a typed read of all of it.
+            ids = ingest._as_text(frame[roles["customer_id"]])
+            frame = frame.loc[ids.isin(dup_customers).to_numpy(dtype=bool, na_value=False)]
+            if frame.empty:
+                continue
         typed = frame.copy()
         masks = {}
         for role, column in roles.items():

@@ -570,3 +570,48 @@ def test_fast024_parquet_nan_anywhere_is_missing_as_on_the_general_path(tmp_path
     assert counts["duplicates"] == 1
     assert counts["bad_amount"] == (1 if nan_in == "amount" else 0)
 
+
+def test_fast028_rare_late_repeats_type_only_their_customers_lines(tmp_path, monkeypatch):
+    # The ordered read looks for the report's examples in batches. Once every other rule has
+    # its examples, a batch keeps only the lines of the customers the scan found repeated
+    # before it is typed: the examples are the general path's, and the other lines are not
+    # typed (which on a large file with a few late repeats was a typed read of all of it).
+    from dashapp import fastpath, ingest
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    lines = [f"{i},K{i % 400},01/{1 + i % 28:02d}/2023 10:00,{rng.integers(1, 999) / 10}"
+             for i in range(n)]
+    lines[5] = "5,NA,01/06/2023 10:00,3.0"  # a missing id: that rule is done early
+    lines[9] = "9,K9,01/10/2023 10:00,-2.0"  # a return, early too
+    lines[2000] = "2000, K17 ,01/17/2023 10:00,4.5"  # the repeated customer, spaces around
+    lines.append(lines[2900])  # the one repeat, at the very end (customer K100)
+    path = tmp_path / "late.csv"
+    path.write_text("order,customer,date,amount\n" + "\n".join(lines) + "\n")
+    monkeypatch.setattr(fastpath, "_DETAIL_BATCH", 100)
+    typed, reading = [], []
+    parse_dates, details = ingest._parse_dates, fastpath._details
+
+    def counting(series, guess):
+        if reading:
+            typed.append(len(series))
+        return parse_dates(series, guess)
+
+    def ordered_read(*args):
+        reading.append(True)
+        try:
+            return details(*args)
+        finally:
+            reading.clear()
+
+    monkeypatch.setattr(ingest, "_parse_dates", counting)
+    monkeypatch.setattr(fastpath, "_details", ordered_read)
+    fast = prepare_fast(path, PrepareOptions(limits=LENIENT))
+    _assert_same(fast, prepare_file(path, PrepareOptions(limits=LENIENT)))
+    rules = {r.rule: r for r in fast.report.rules}
+    assert rules["duplicates"].count == 1
+    assert [e["row"] for e in rules["duplicates"].examples] == [str(n + 2)]
+    # The ordered read typed its first batch whole (a few dozen lines: the missing id and
+    # the return are there), then only customer K100's lines, one in 400: not the 3,000.
+    assert typed[0] > 20 and max(typed[1:]) <= 2, typed
+    assert sum(typed) < typed[0] + 10
