@@ -11,11 +11,12 @@ as soon as it has them.
 The result equals the general path's :class:`~dashapp.pipeline.Prepared` (except
 ``ingested.table``, which keeps the columns and no rows, as the app's cache keeps it). Files
 it cannot read exactly return ``None`` from :func:`prepare_fast`, and the caller takes the
-general path: customer tables, non-UTF-8 text other than Latin-1 without Windows-1252
-letters, decimal commas, whitespace-aligned text, dates in formats other than digits and
-separators, dates whose day/month order the sample cannot settle, numbers the strict
-reader refuses (currency, grouping), infinite values, dropping of duplicates, and more
-unreadable values than the limit allows. A contact column (e-mail, name, country) keeps each
+general path: customer tables, text that is neither UTF-8 nor Windows-1252 / Latin-1
+(which DuckDB reads from a UTF-8 copy when the file holds bytes 0x80-0x9F), decimal
+commas, whitespace-aligned text, dates in formats other than digits and separators, dates
+whose day/month order the sample cannot settle, numbers the strict reader refuses
+(currency, grouping), infinite values, dropping of duplicates, and more unreadable values
+than the limit allows. A contact column (e-mail, name, country) keeps each
 customer's last value in file order among its kept lines, as the general path does: the
 lines are numbered in file order (``row_number() OVER ()``, which DuckDB gives in the order
 of the files and their rows) and each grouping keeps the value of its latest line.
@@ -92,6 +93,8 @@ _MISSING_RE = "[{0}]*{1}?[{0}]*".format(
 _SAFE_DATE = re.compile(r"(%[YmdHMS]|[-/.: T])+")
 # The Windows-1252 letters: a file without these bytes reads the same as Latin-1.
 _CP1252_ONLY = re.compile(rb"[\x80-\x9f]")
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_NOT_ASCII = re.compile(rb"[\x80-\xff]")
 _CONTACT_ROLES = ("email", "name", "country")
 
 
@@ -110,8 +113,10 @@ class _Plan:
     #: A read that types the date and number columns in DuckDB's CSV reader, which fails on
     #: the first value it cannot read; the scan then reads all columns as text.
     strict: tuple[str, dict[str, str]] | None = None
-    #: The files read, in order: ``(path,)``, or a folder's files.
+    #: The files read, in order: ``(path,)``, or a folder's files (or their UTF-8 copies).
     files: tuple[Path, ...] = ()
+    #: Temporary UTF-8 copies of Windows-1252 files, removed once the file is prepared.
+    copies: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.files:
@@ -212,6 +217,7 @@ def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Pre
             return None
         return _prepared(plan, scan, options, digest)
     finally:
+        _remove(plan.copies)
         if digest is not None:
             digest.join()
 
@@ -350,21 +356,32 @@ def _plan_csv(files: tuple[Path, ...], size: int, options: PrepareOptions) -> _P
     fmt = sample.date_format
     if fmt is None or fmt == "%Y%m%d" or not _SAFE_DATE.fullmatch(fmt):
         return None
-    encoding = "utf-8"
+    encoding, copy = "utf-8", None
     if sample.encoding in ("cp1252", "iso-8859-1"):
         # Latin-1 and Windows-1252 differ only in 0x80-0x9F; without those bytes DuckDB's
-        # Latin-1 reads what the general path reads.
-        if any(_has_cp1252_letters(f) for f in files):
-            return None
+        # Latin-1 reads what the general path reads. With them the general path decodes
+        # the whole file as Windows-1252 (the euro sign, curly quotes, dashes), or as
+        # Latin-1 if it holds a byte Windows-1252 leaves undefined; DuckDB's Latin-1
+        # refuses those bytes, so it reads a UTF-8 copy decoded the same way
+        # (:func:`_utf8_copies`).
+        letters, undefined = _high_bytes(files)
+        if undefined and sample.encoding != "iso-8859-1":
+            return None  # the sample saw none of those bytes; the report would differ
         encoding = "latin-1"
+        if letters:
+            encoding = copy = "latin-1" if undefined else "cp1252"
     elif sample.encoding not in ("utf-8", "utf-8-sig"):
         return None
     names = [str(c) for c in sample.table.columns]
     header = ingest._header_fields(data[:_HEAD_BYTES].decode(
-        "latin-1" if encoding == "latin-1" else "utf-8", errors="replace").lstrip("\ufeff"),
+        encoding, errors="replace").lstrip("\ufeff"),
         sample.delimiter)
     if len(header) != len(names):
         return None
+    read, copies = files, ()
+    if copy is not None:
+        read = copies = _utf8_copies(files, copy)
+        encoding = "utf-8"
     kinds = {n: "text" for n in names}
     strict = dict(kinds)
     strict[sample.mapping["order_date"]] = "timestamp"
@@ -376,26 +393,57 @@ def _plan_csv(files: tuple[Path, ...], size: int, options: PrepareOptions) -> _P
     def source(kinds: dict[str, str]) -> str:
         columns = ", ".join(f"{_literal(n)}: '{types[kinds[n]]}'" for n in names)
         return (
-            f"read_csv({_files_sql(files)}, header = true, auto_detect = false, "
+            f"read_csv({_files_sql(read)}, header = true, auto_detect = false, "
             f"delim = {_literal(sample.delimiter)}, quote = '\"', escape = '\"', "
             f"columns = {{{columns}}}, encoding = {_literal(encoding)}, null_padding = false, "
             f"timestampformat = {_literal(fmt)})"
         )
 
     return _Plan(path, sample, source(kinds), kinds, "csv", encoding, ingest._TWIN_OF.get(fmt),
-                 names, (source(strict), strict), files)
+                 names, (source(strict), strict), read, copies)
 
 
 def _files_sql(files: tuple[Path, ...]) -> str:
     return "[" + ", ".join(_literal(str(f)) for f in files) + "]"
 
 
-def _has_cp1252_letters(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            if _CP1252_ONLY.search(chunk):
-                return True
-    return False
+def _high_bytes(files: tuple[Path, ...]) -> tuple[bool, bool]:
+    """Whether the files hold bytes 0x80-0x9F, and whether one of them is a byte that
+    Windows-1252 leaves undefined."""
+    letters = False
+    for path in files:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                if _CP1252_ONLY.search(chunk):
+                    letters = True
+                    if _CP1252_UNDEFINED.search(chunk):
+                        return True, True
+    return letters, False
+
+
+def _utf8_copies(files: tuple[Path, ...], codec: str) -> tuple[Path, ...]:
+    """Each file decoded with ``codec`` (a one-byte encoding) as UTF-8 in the temporary
+    folder, in the same order (the caller removes them: :attr:`_Plan.copies`). A block of
+    plain ASCII is copied as it is; one byte is one character, so lines and row numbers stay
+    where they were."""
+    copies: list[Path] = []
+    try:
+        for path in files:
+            handle, name = tempfile.mkstemp(prefix="persona-", suffix=".csv")
+            copies.append(Path(name))
+            with open(handle, "wb") as out, open(path, "rb") as source:
+                while chunk := source.read(_HASH_CHUNK):
+                    out.write(chunk.decode(codec).encode("utf-8")
+                              if _NOT_ASCII.search(chunk) else chunk)
+    except BaseException:
+        _remove(tuple(copies))
+        raise
+    return tuple(copies)
+
+
+def _remove(paths: tuple[Path, ...]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | None:

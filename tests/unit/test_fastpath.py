@@ -220,14 +220,67 @@ def test_fast027_a_contact_value_alone_makes_a_line_distinct(tmp_path):
     assert fast.customers.loc[0, "country"] == "Norway"
 
 
-def test_fast005_windows_1252_file_falls_back(shared_data):
-    # sales_data_sample has Windows-1252 letters (bytes 0x80-0x9F) that DuckDB's Latin-1
-    # would misread.
+def test_fast005_windows_1252_file_equals_the_general_path(shared_data):
+    # sales_data_sample has Windows-1252 letters (bytes 0x80-0x9F: "Berguvsv\u201egen") that
+    # DuckDB's Latin-1 would misread: DuckDB reads a UTF-8 copy, removed afterwards.
+    import tempfile
+
     path = shared_data / "sales_data_sample" / "sales_data_sample.csv"
-    assert prepare_fast(path, PrepareOptions(mapping={"country": ""})) is None
-    prepared = prepare_path(path, PrepareOptions(), min_bytes=0)
-    assert prepared.ingested.encoding in {"cp1252", "iso-8859-1"}
-    assert len(prepared.customers) == 92
+    before = set(Path(tempfile.gettempdir()).glob("persona-*.csv"))
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert fast.ingested.encoding == "cp1252" and len(fast.customers) == 92
+    assert set(Path(tempfile.gettempdir()).glob("persona-*.csv")) == before
+
+
+# Windows-1252 letters in an id, in an order id's cancellation, in a contact column (where
+# 0x85 is an ellipsis, not the whitespace U+0085 Latin-1 would make of it) and elsewhere.
+WINDOWS = ("order,customer,date,amount,country,note\n"
+           "1,\x80uro GmbH,01/05/2023 10:00,10.00,\x85,\x93quoted\x94\n"
+           "2,\x80uro GmbH,01/06/2023 10:00,5.00,\x8aerbia,\n"
+           "3,M\x9fller,01/07/2023 10:00,4.00,France,\x96\n"
+           "C4,M\x9fller,01/08/2023 10:00,4.00,France,\n"
+           "5,\x85,01/09/2023 10:00,4.00,\xa0,\n"
+           "5,\x85,01/09/2023 10:00,4.00,\xa0,\n").encode("latin-1")
+
+
+def test_fast029_windows_1252_letters_read_as_the_general_path_reads_them(tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(WINDOWS)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    rows = fast.customers.set_index("customer_id")
+    assert set(rows.index) == {"M\u0178ller", "\u20acuro GmbH", "\u2026"}
+    assert rows.loc["\u20acuro GmbH", "country"] == "\u0160erbia"
+    assert rows.loc["\u2026", "frequency"] == 1 and pd.isna(rows.loc["\u2026", "country"])
+    assert {r.rule: r.count for r in fast.report.rules}["duplicates"] == 1
+    # A byte Windows-1252 leaves undefined (0x81) makes the whole file Latin-1, which DuckDB
+    # reads itself, U+0085 and all.
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(WINDOWS.replace(b"France", b"Fr\x81nce"))
+    fast, general = _both(latin)
+    _assert_same(fast, general)
+    assert fast.ingested.encoding == "iso-8859-1"
+
+
+def test_fast030_an_undefined_byte_the_sample_missed_falls_back(tmp_path):
+    # The sample (the head and a few spread blocks) reads Windows-1252, but the general path
+    # decodes the whole file, finds 0x81 past the head and reads Latin-1: its report says so,
+    # so the fast path leaves the file to it.
+    from dashapp import fastpath
+
+    rows = [f"{i},\x80{i % 50},01/{1 + i % 28:02d}/2023 10:00,1.50,\n" for i in range(30_000)]
+    head = fastpath._HEAD_BYTES
+    at = next(i for i in range(len(rows)) if sum(map(len, rows[:i])) > head + 200)
+    rows[at] = rows[at].replace(",\n", ",\x81\n")
+    path = tmp_path / "late.csv"
+    path.write_bytes(("order,customer,date,amount,note\n" + "".join(rows)).encode("latin-1"))
+    sample = fastpath._read_sample(fastpath._csv_sample((path,), path.stat().st_size),
+                                   path.name, PrepareOptions(limits=LENIENT))
+    assert sample.encoding == "cp1252"
+    assert prepare_fast(path, PrepareOptions(limits=LENIENT)) is None
+    general = prepare_path(path, PrepareOptions(limits=LENIENT), min_bytes=0)
+    assert general.ingested.encoding == "iso-8859-1"
 
 
 def test_fast006_latin1_without_windows_letters_is_read(tmp_path):
@@ -491,17 +544,19 @@ def test_fast021_orders_mixing_good_and_bad_lines_are_split_by_state(tmp_path, m
 
 def test_fast022_in_memory_fallback_keeps_the_upload_caps(shared_data, edges):
     # Past the upload cap a file the DuckDB path reads is read; one that needs the general
-    # path (Windows-1252 text) is refused with the reason, not read into memory.
+    # path (decimal commas) is refused with the reason, not read into memory.
     small = Limits(max_bytes=100, max_bad_share=0.5)
     options = PrepareOptions(limits=LENIENT, fallback_limits=small)
     read = prepare_path(edges, options, min_bytes=0)
     assert read.report.rows_read == 14
-    legacy = shared_data / "sales_data_sample" / "sales_data_sample.csv"
+    legacy = edges.with_name("commas.csv")
+    legacy.write_text("id;customer;date;amount\n" + "".join(
+        f"{i};C{i % 3};2024-01-{1 + i:02d};{i},50\n" for i in range(12)))
     with pytest.raises(TooLargeError, match="does not read exactly.*PERSONA_MAX_UPLOAD_MB"):
         prepare_path(legacy, options, min_bytes=0)
     # Under the fallback cap the general path reads it as before.
     roomy = PrepareOptions(fallback_limits=Limits(max_bytes=1 << 30))
-    assert len(prepare_path(legacy, roomy, min_bytes=0).customers) == 92
+    assert len(prepare_path(legacy, roomy, min_bytes=0).customers) == 3
 
 
 def _duplicated_log(seed: int = 0) -> pd.DataFrame:
