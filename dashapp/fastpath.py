@@ -12,14 +12,15 @@ The result equals the general path's :class:`~dashapp.pipeline.Prepared` (except
 ``ingested.table``, which keeps the columns and no rows, as the app's cache keeps it). Files
 it cannot read exactly return ``None`` from :func:`prepare_fast`, and the caller takes the
 general path: customer tables, text that is neither UTF-8 nor Windows-1252 / Latin-1
-(which DuckDB reads from a UTF-8 copy when the file holds bytes 0x80-0x9F), decimal
-commas, whitespace-aligned text, dates in formats other than digits and separators, dates
-whose day/month order the sample cannot settle, numbers the strict reader refuses
-(currency, grouping), infinite values, dropping of duplicates, and more unreadable values
-than the limit allows. A contact column (e-mail, name, country) keeps each
-customer's last value in file order among its kept lines, as the general path does: the
-lines are numbered in file order (``row_number() OVER ()``, which DuckDB gives in the order
-of the files and their rows) and each grouping keeps the value of its latest line.
+(DuckDB reads those from a UTF-8 copy when the file holds bytes 0x80-0x9F), numbers other
+than plain ones in a decimal-comma file (``1.234,50``), whitespace-aligned text, dates in
+formats other than digits and separators, dates whose day/month order the sample cannot
+settle, numbers the strict reader refuses (currency, grouping), infinite values, dropping
+of duplicates, and more unreadable values than the limit allows. A contact column (e-mail,
+name, country) keeps each customer's last value in file order among its kept lines, as the
+general path does: the lines are numbered in file order (``row_number() OVER ()``, which
+DuckDB gives in the order of the files and their rows) and each grouping keeps the value of
+its latest line.
 
 Two places where it is exact only up to the odds: duplicate lines are found by 64-bit row
 hashes within each order (two different lines of one order would have to collide), and a
@@ -349,7 +350,7 @@ def _plan_csv(files: tuple[Path, ...], size: int, options: PrepareOptions) -> _P
     if not data:
         return None
     sample = _read_sample(data, path.name, options)
-    if not _usable(sample) or sample.file_format != "csv" or sample.decimal != ".":
+    if not _usable(sample) or sample.file_format != "csv" or sample.decimal not in ".,":
         return None
     if sample.delimiter not in (",", ";", "\t", "|"):
         return None
@@ -386,7 +387,7 @@ def _plan_csv(files: tuple[Path, ...], size: int, options: PrepareOptions) -> _P
     strict = dict(kinds)
     strict[sample.mapping["order_date"]] = "timestamp"
     for role in ingest._NUMBER_ROLES:
-        if role in sample.mapping:
+        if role in sample.mapping and sample.decimal == ".":
             strict[sample.mapping[role]] = "float"
     types = {"text": "VARCHAR", "timestamp": "TIMESTAMP", "float": "DOUBLE"}
 
@@ -539,13 +540,21 @@ def _norm(expr: str) -> str:
             f"ELSE trim({expr}, {_literal(_WHITESPACE)}) END)")
 
 
-def _parse_sql(expr: str, role: str, fmt: str | None) -> str:
+def _parse_sql(expr: str, role: str, fmt: str | None, decimal: str = ".") -> str:
     if role == "order_date":
         return f"try_strptime({expr}, {_literal(fmt)})"
+    if decimal == ",":
+        # With a decimal comma only plain values are read here: digits, or digits, a comma
+        # and digits. The general path reads the others its own way (1.234 is 1234 there,
+        # 1.5 is 1.5), so they stay unread, and an unread number sends the file to it.
+        return (f"(CASE WHEN regexp_full_match({expr}, '[+-]?[0-9]+,[0-9]+') "
+                f"THEN TRY_CAST(replace({expr}, ',', '.') AS DOUBLE) "
+                f"WHEN contains({expr}, '.') OR contains({expr}, ',') THEN NULL "
+                f"ELSE TRY_CAST({expr} AS DOUBLE) END)")
     return f"TRY_CAST({expr} AS DOUBLE)"
 
 
-def _typed(column: str, role: str, kind: str, fmt: str | None) -> str:
+def _typed(column: str, role: str, kind: str, fmt: str | None, decimal: str = ".") -> str:
     """SQL for one date or number value as the general path types it, whitespace and missing
     tokens aside: a value that does not parse as it is counts as unparsed, and
     :func:`_dirty` looks at those few rows again."""
@@ -554,7 +563,7 @@ def _typed(column: str, role: str, kind: str, fmt: str | None) -> str:
         return f"CAST({col} AS TIMESTAMP)"
     if kind in ("int", "float"):
         return f"(CASE WHEN isnan(CAST({col} AS DOUBLE)) THEN NULL ELSE CAST({col} AS DOUBLE) END)"
-    return _parse_sql(col, role, fmt)
+    return _parse_sql(col, role, fmt, decimal)
 
 
 def _hash_part(column: str, kind: str, file_format: str) -> str:
@@ -619,7 +628,7 @@ def _scan_once(
     alias = {"order_date": "dt", "amount": "amount", "quantity": "quantity",
              "unit_price": "unit_price"}
     for role, column in typed_roles.items():
-        line.append(f"{_typed(column, role, kinds[column], fmt)} AS {alias[role]}")
+        line.append(f"{_typed(column, role, kinds[column], fmt, sample.decimal)} AS {alias[role]}")
     # The other columns are hashed on the file's own columns; the typed role values are
     # added one step later, where their names cannot be taken for a column of the file.
     hashed, others = [], []
@@ -824,14 +833,14 @@ def _dirty(con: duckdb.DuckDBPyConnection, plan: _Plan, role: str, totals: dict)
     unreadable values (a second read, filtered before any string work); ``False`` when a
     value reads once stripped of whitespace DuckDB keeps, which the scan counted as bad."""
     column = _ident(plan.sample.mapping[role])
-    fmt = plan.sample.date_format
-    parse = _parse_sql(column, role, fmt)
+    fmt, decimal = plan.sample.date_format, plan.sample.decimal
+    parse = _parse_sql(column, role, fmt, decimal)
     extra = ""
     if role == "order_date" and plan.twin is not None:
         extra = f", count(*) FILTER ({_parse_sql('t', role, plan.twin)} IS NOT NULL)"
     query = f"""
         SELECT count(*) FILTER (t IS NULL),
-               count(*) FILTER (t IS NOT NULL AND {_parse_sql('t', role, fmt)} IS NOT NULL)
+               count(*) FILTER (t IS NOT NULL AND {_parse_sql('t', role, fmt, decimal)} IS NOT NULL)
                {extra}
         FROM (SELECT {_norm('v')} AS t
               FROM (SELECT {column} AS v FROM {plan.source}

@@ -263,6 +263,30 @@ def test_fast029_windows_1252_letters_read_as_the_general_path_reads_them(tmp_pa
     assert fast.ingested.encoding == "iso-8859-1"
 
 
+@pytest.mark.parametrize("amounts", ["amount", "quantity;unit_price"])
+def test_fast031_decimal_comma_files_equal_the_general_path(tmp_path, amounts):
+    # A European export: semicolons, decimal commas, a return, a missing amount, whole
+    # numbers without a comma; cancellations and duplicates as elsewhere.
+    if amounts == "amount":
+        body = ["1;A;15.01.2023 10:00;1,50", "1;A;15.01.2023 10:00;1,50",
+                "2;A;20.01.2023 11:00;-0,75", "3;B;21.01.2023 12:00;3",
+                "4;B;22.01.2023 12:00;N/A", "C5;B;23.01.2023 12:00;10,25",
+                "6;C;13.02.2023 09:00;+2,5"]
+    else:
+        body = ["1;A;15.01.2023 10:00;2;1,50", "2;A;20.01.2023 11:00;-1;0,75",
+                "3;B;21.01.2023 12:00;3;2", "4;C;13.02.2023 09:00;1,5;4,10"]
+    path = tmp_path / "euro.csv"
+    path.write_text(f"invoice;customer;date;{amounts}\n" + "\n".join(body) + "\n")
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert fast.ingested.decimal == ","
+    rows = fast.customers.set_index("customer_id")
+    if amounts == "amount":
+        assert rows.loc["A", "monetary"] == 2.25 and rows.loc["C", "monetary"] == 2.5
+    else:
+        assert rows.loc["A", "monetary"] == 2.25 and rows.loc["C", "monetary"] == 6.15
+
+
 def test_fast030_an_undefined_byte_the_sample_missed_falls_back(tmp_path):
     # The sample (the head and a few spread blocks) reads Windows-1252, but the general path
     # decodes the whole file, finds 0x81 past the head and reads Latin-1: its report says so,
@@ -318,7 +342,10 @@ def test_fast008_generated_log_equals_the_general_path(tmp_path):
 
 
 @pytest.mark.parametrize("text, why", [
-    ("id;customer;date;amount\n1;A;2024-01-01;1,50\n2;A;2024-01-02;2,50\n", "decimal comma"),
+    ("id;customer;date;amount\n1;A;2024-01-01;1,50\n2;A;2024-01-02;1.234,50\n",
+     "grouped decimal comma"),
+    ("id;customer;date;amount\n1;A;2024-01-01;1,50\n2;A;2024-01-02;2.5\n",
+     "decimal point in a decimal-comma file"),
     ("invoice,customer,date,amount\n1,A,2024-01-01,$1.50\n2,A,2024-01-02,$2.00\n"
      "3,A,2024-01-03,$3.00\n", "currency"),
     ("customer,age,income\nA,30,100\nB,40,200\nC,50,300\n", "customer table"),
@@ -544,14 +571,14 @@ def test_fast021_orders_mixing_good_and_bad_lines_are_split_by_state(tmp_path, m
 
 def test_fast022_in_memory_fallback_keeps_the_upload_caps(shared_data, edges):
     # Past the upload cap a file the DuckDB path reads is read; one that needs the general
-    # path (decimal commas) is refused with the reason, not read into memory.
+    # path (grouped decimal-comma numbers) is refused with the reason, not read into memory.
     small = Limits(max_bytes=100, max_bad_share=0.5)
     options = PrepareOptions(limits=LENIENT, fallback_limits=small)
     read = prepare_path(edges, options, min_bytes=0)
     assert read.report.rows_read == 14
     legacy = edges.with_name("commas.csv")
     legacy.write_text("id;customer;date;amount\n" + "".join(
-        f"{i};C{i % 3};2024-01-{1 + i:02d};{i},50\n" for i in range(12)))
+        f"{i};C{i % 3};2024-01-{1 + i:02d};{i}.000,50\n" for i in range(1, 13)))
     with pytest.raises(TooLargeError, match="does not read exactly.*PERSONA_MAX_UPLOAD_MB"):
         prepare_path(legacy, options, min_bytes=0)
     # Under the fallback cap the general path reads it as before.
