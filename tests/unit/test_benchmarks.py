@@ -131,3 +131,20 @@ def test_bench009_a_peak_is_the_commands_own_not_the_benchmarks(tmp_path):
         _environment(), tmp_path / "one.log")
     assert out.strip() == "7" and 0 < wall < 60
     assert 256 < peak < 450  # the command's own 256 MB and an interpreter, not 600 MB more
+
+
+def test_bench010_each_export_shape_is_read_by_the_duckdb_path_with_the_same_result(tmp_path):
+    # benchmarks.shapes derives the shapes from the batch log and runs both paths in fresh
+    # processes; a worker whose fast path falls back fails its run, so the table exists
+    # only if every shape was read by DuckDB, and "same" compares whole customer tables.
+    from benchmarks import shapes
+
+    rows = shapes.bench(10_000, 1, tmp_path)
+    assert [r["shape"] for r in rows] == list(shapes.SHAPES)
+    assert all(r["same"] for r in rows), rows
+    assert len({r["customers"] for r in rows}) == 1
+    windows = (tmp_path / "transactions_10k_seed0_v1_windows-1252.csv").read_bytes()
+    assert b"\x93UK\x94" in windows
+    euro = (tmp_path / "transactions_10k_seed0_v1_decimal-comma.csv").read_text()
+    assert euro.splitlines()[1].count(";") == 4 and "," in euro.splitlines()[1]
+    assert "| windows-1252 | 10,000 |" in shapes.table(rows)
