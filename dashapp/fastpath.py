@@ -24,11 +24,11 @@ its latest line.
 
 Two places where it is exact only up to the odds: duplicate lines are found by 64-bit row
 hashes within each order (two different lines of one order would have to collide), and a
-strict CSV read takes ``1_000`` in a number column as 1000 where the general path finds it
-unreadable (the text read, used as soon as any value does not parse, counts those and
-falls back). Detection runs on a sample, as the general path's does on its own sample of
-2,000 values; where the two could disagree on the day/month order the scan checks the whole
-column and falls back.
+strict CSV read takes ``1_000`` in a number column as 1000 and ``+-1`` as -1 where the
+general path finds them unreadable (the text read, used as soon as any value does not parse
+or reads as NaN, counts those and falls back). Detection runs on a sample, as the general
+path's does on its own sample of 2,000 values; where the two could disagree on the
+day/month order the scan checks the whole column and falls back.
 
 Scans: one for the customers and every count (for CSV, typed by DuckDB's reader; a file
 with any value that reader refuses, a missing token or 02/30/2023, is read again as text,
@@ -86,6 +86,8 @@ _MEMORY_LIMIT = os.environ.get("PERSONA_DUCKDB_MEMORY")
 _WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(
     map(chr, range(0x2000, 0x200B))
 ) + "\u2028\u2029\u202f\u205f\u3000"
+# The error a strict CSV read raises on a NaN, to be read again as text.
+_NAN_MARK = "persona: NaN in a strict read"
 # A missing token in any case, alone and between whitespace as Python strips it, for RE2.
 _TOKEN_RE = "(?i:{})".format("|".join(re.escape(t) for t in sorted(ingest.MISSING_TOKENS) if t))
 _MISSING_RE = "[{0}]*{1}?[{0}]*".format(
@@ -468,10 +470,20 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
     frame = pa.Table.from_batches([batch]).to_pandas()
     if not isinstance(frame.index, pd.RangeIndex):
         return None
-    raw = ingest._Raw(frame.reset_index(drop=True), "parquet", "parquet")
+    # An upload the app stored as Parquet reads as its original did (its format, encoding,
+    # delimiter, decimal mark and notices are in the schema's metadata), as on the general
+    # path.
+    stored = ingest._stored_reading(schema.metadata) or {"file_format": "parquet",
+                                                          "encoding": "parquet"}
+    raw = ingest._Raw(frame.reset_index(drop=True), **stored)
     sample = _read_sample(b"", path.name, options, raw=raw)
     if not _usable(sample):
         return None
+    try:
+        if ingest._column_names(list(schema.names), options.limits) != list(schema.names):
+            return None  # the general path strips names (' customer ' is 'customer')
+    except PersonaError:
+        return None  # duplicate names once stripped: the general path says which
     kinds: dict[str, str] = {}
     for name in schema.names:
         kind = _parquet_kind(schema.field(name).type)
@@ -541,8 +553,16 @@ def _norm(expr: str) -> str:
 
 
 def _parse_sql(expr: str, role: str, fmt: str | None, decimal: str = ".") -> str:
+    """A text value typed, NULL where it does not read. A number that reads as NaN ('nan',
+    '-nan') does not: the general path takes 'nan' for missing and '-nan' for unreadable,
+    and :func:`_dirty` tells the two apart."""
     if role == "order_date":
         return f"try_strptime({expr}, {_literal(fmt)})"
+    value = _parse_number_sql(expr, decimal)
+    return f"(CASE WHEN isnan({value}) THEN NULL ELSE {value} END)"
+
+
+def _parse_number_sql(expr: str, decimal: str) -> str:
     if decimal == ",":
         # With a decimal comma only plain values are read here: digits, or digits, a comma
         # and digits. The general path reads the others its own way (1.234 is 1234 there,
@@ -554,13 +574,18 @@ def _parse_sql(expr: str, role: str, fmt: str | None, decimal: str = ".") -> str
     return f"TRY_CAST({expr} AS DOUBLE)"
 
 
-def _typed(column: str, role: str, kind: str, fmt: str | None, decimal: str = ".") -> str:
+def _typed(column: str, role: str, kind: str, fmt: str | None, decimal: str = ".",
+           csv: bool = False) -> str:
     """SQL for one date or number value as the general path types it, whitespace and missing
     tokens aside: a value that does not parse as it is counts as unparsed, and
-    :func:`_dirty` looks at those few rows again."""
+    :func:`_dirty` looks at those few rows again. In a strict CSV read (``csv``) a number
+    DuckDB's reader took for NaN stops the read (:data:`_NAN_MARK`): only the text read can
+    tell 'nan' (missing) from '-nan' (unreadable)."""
     col = _ident(column)
     if kind in ("timestamp", "date"):
         return f"CAST({col} AS TIMESTAMP)"
+    if kind == "float" and csv:
+        return f"(CASE WHEN isnan({col}) THEN error({_literal(_NAN_MARK)}) ELSE {col} END)"
     if kind in ("int", "float"):
         return f"(CASE WHEN isnan(CAST({col} AS DOUBLE)) THEN NULL ELSE CAST({col} AS DOUBLE) END)"
     return _parse_sql(col, role, fmt, decimal)
@@ -603,6 +628,9 @@ def _scan(con: duckdb.DuckDBPyConnection, plan: _Plan, merge: bool = False) -> _
                 return _scan_once(con, replace(plan, source=source, kinds=kinds), merge)
             except duckdb.ConversionException:
                 pass
+            except duckdb.InvalidInputException as err:
+                if _NAN_MARK not in str(err):
+                    raise
         return _scan_once(con, plan, merge)
     except duckdb.Error:
         # Ragged rows, bytes that are not the expected encoding, a file that changed: the
@@ -628,7 +656,9 @@ def _scan_once(
     alias = {"order_date": "dt", "amount": "amount", "quantity": "quantity",
              "unit_price": "unit_price"}
     for role, column in typed_roles.items():
-        line.append(f"{_typed(column, role, kinds[column], fmt, sample.decimal)} AS {alias[role]}")
+        typed = _typed(column, role, kinds[column], fmt, sample.decimal,
+                       plan.file_format == "csv")
+        line.append(f"{typed} AS {alias[role]}")
     # The other columns are hashed on the file's own columns; the typed role values are
     # added one step later, where their names cannot be taken for a column of the file.
     hashed, others = [], []
@@ -672,7 +702,8 @@ def _scan_once(
     neg_bit, odd_bit = 1 << (2 * len(typed_roles)), 1 << (2 * len(typed_roles) + 1)
     # Ids typed per group: the raw values are the group key, typed once per group below.
     parts.append(f"(CASE WHEN {negative} THEN {neg_bit} ELSE 0 END)")
-    odd = [f"contains(raw_{r}, '_')" for r in numbers if r in raw]
+    # DuckDB reads 1_000 and +-1; the general path does not.
+    odd = [f"(contains(raw_{r}, '_') OR contains(raw_{r}, '+-'))" for r in numbers if r in raw]
     if odd:
         parts.append(f"(CASE WHEN {' OR '.join(odd)} THEN {odd_bit} ELSE 0 END)")
     state = " + ".join(parts)
@@ -698,7 +729,9 @@ def _scan_once(
     # "C" (a cancellation), so the 2.5M casts to text of a 10M-line log are left out.
     typed_orders = has_order and kinds[roles["order_id"]] != "int"
     oid = _id_sql("okey", kinds[roles["order_id"]]) if typed_orders else "okey"
-    cancelled = "(prefix(oid, 'C') OR prefix(oid, 'c'))" if typed_orders else "false"
+    # A line without an order id is no cancellation (and no order: see ``counted``).
+    cancelled = ("coalesce(prefix(oid, 'C') OR prefix(oid, 'c'), false)" if typed_orders
+                 else "false")
     changed = "okey IS DISTINCT FROM oid" if typed_orders else "false"
     top = "top_day, " if ambiguous else ""
     # Past the first grouping only the candidates' hash lists are read, once; carrying ten
@@ -742,6 +775,15 @@ def _scan_once(
         f"+ 8 * CAST({early} AS INTEGER) + 16 * CAST({nonfinite} AS INTEGER) END"
     )
     purchase = "flag = 0 AND NOT cancelled"
+    # Frequency counts distinct orders, as count(DISTINCT order_id) on the general path: a
+    # purchase without an order id counts for the dates and the amount but is no order, and
+    # where one order's lines fell in several groups by their state (``split``, ``merge``:
+    # a number column the amount does not use empty on one line, say) it counts once.
+    counted = f"{purchase} AND oid IS NOT NULL"
+    if split or merge:
+        owner = "cid" if merge else "c"
+        counted += (f" AND state = min(CASE WHEN {purchase} THEN state END) "
+                    f"OVER (PARTITION BY {owner}, oid)")
     # Lines are grouped by customer and order. A group whose lines do not all share one
     # state (a bad or negative line inside an order) needs its lines apart by state; that
     # is rare, and grouping by a third key always would cost a quarter more, so such a
@@ -766,7 +808,7 @@ def _scan_once(
         final AS (
             SELECT *, CASE WHEN {'cid IS NULL OR ' if merge else ''}flag > 1 THEN 0 ELSE d END
                        AS dups,
-                   {category} AS category
+                   {category} AS category, {counted} AS counted
             FROM flagged
         )
         SELECT {'cid AS customer_id' if merge else 'c'}, category,
@@ -774,7 +816,7 @@ def _scan_once(
                max(CASE WHEN flag <= 1 THEN maxa END) AS latest,
                min(CASE WHEN {purchase} THEN mina END) AS first_p,
                min(CASE WHEN flag <= 1 THEN mina END) AS first_k,
-               CAST(sum(CASE WHEN {purchase} THEN 1 ELSE 0 END) AS BIGINT) AS frequency,
+               CAST(sum(CASE WHEN counted THEN 1 ELSE 0 END) AS BIGINT) AS frequency,
                coalesce(sum(CASE WHEN {purchase} THEN sa WHEN flag <= 1 THEN -sa ELSE 0 END), 0)
                    AS monetary,
                CAST(sum(n) AS BIGINT) AS n, CAST(sum(dups) AS BIGINT) AS dups

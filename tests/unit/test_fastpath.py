@@ -220,17 +220,27 @@ def test_fast027_a_contact_value_alone_makes_a_line_distinct(tmp_path):
     assert fast.customers.loc[0, "country"] == "Norway"
 
 
-def test_fast005_windows_1252_file_equals_the_general_path(shared_data):
+def test_fast005_windows_1252_file_equals_the_general_path(shared_data, tmp_path, monkeypatch):
     # sales_data_sample has Windows-1252 letters (bytes 0x80-0x9F: "Berguvsv\u201egen") that
     # DuckDB's Latin-1 would misread: DuckDB reads a UTF-8 copy, removed afterwards.
     import tempfile
 
+    from dashapp import fastpath
+
+    made = []
+    copies = fastpath._utf8_copies
+
+    def watched(files, codec):
+        made.extend(copies(files, codec))
+        return tuple(made)
+
+    monkeypatch.setattr(fastpath, "_utf8_copies", watched)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     path = shared_data / "sales_data_sample" / "sales_data_sample.csv"
-    before = set(Path(tempfile.gettempdir()).glob("persona-*.csv"))
     fast, general = _both(path)
     _assert_same(fast, general)
     assert fast.ingested.encoding == "cp1252" and len(fast.customers) == 92
-    assert set(Path(tempfile.gettempdir()).glob("persona-*.csv")) == before
+    assert len(made) == 1 and made[0].parent == tmp_path and not made[0].exists()
 
 
 # Windows-1252 letters in an id, in an order id's cancellation, in a contact column (where
@@ -697,3 +707,88 @@ def test_fast028_rare_late_repeats_type_only_their_customers_lines(tmp_path, mon
     # the return are there), then only customer K100's lines, one in 400: not the 3,000.
     assert typed[0] > 20 and max(typed[1:]) <= 2, typed
     assert sum(typed) < typed[0] + 10
+
+
+# Found by differential fuzzing against the general path (2026-12-03), each reduced to a
+# few lines.
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet-text", "parquet-int"])
+def test_fast032_a_line_without_an_order_id_is_a_purchase_but_no_order(tmp_path, form):
+    # The general path keeps the line (its amount and date count) and counts distinct order
+    # ids, which leave the missing one out. The fast path had subtracted it as a return
+    # (NOT NULL is NULL) and, with integer ids, counted the missing id as an order.
+    frame = pd.DataFrame({"invoice": ["1", None, "2", "3", "4"],
+                          "customer": ["A", "A", "B", "B", "C"],
+                          "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04",
+                                   "2024-01-05"],
+                          "amount": [10.0, 5.0, 7.0, 8.0, 9.0]})
+    if form == "csv":
+        path = tmp_path / "log.csv"
+        frame.to_csv(path, index=False)
+    else:
+        if form == "parquet-int":
+            frame["invoice"] = frame["invoice"].astype("Int64")
+        path = tmp_path / "log.parquet"
+        frame.to_parquet(path, index=False)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    a = fast.customers.set_index("customer_id").loc["A"]
+    assert (a["monetary"], a["frequency"]) == (15.0, 1)
+    assert a["last_order"] == pd.Timestamp("2024-01-02")
+
+
+@pytest.mark.parametrize("order", [True, False])
+def test_fast033_an_order_counts_once_when_an_unused_number_column_splits_it(tmp_path, order):
+    # The amount is given; the price column (a unit_price role the amount does not need) is
+    # empty on one line of the order, so the order's lines fall in two groups by state.
+    head = "invoice,customer,date,amount,price\n" if order else "customer,date,amount,price\n"
+    lines = ["1,A,2024-01-01 10:00,10.0,2.5", "1,A,2024-01-01 10:00,5.0,",
+             "2,B,2024-01-02 10:00,7.0,1.0"]
+    if not order:
+        lines = [line.split(",", 1)[1] for line in lines]
+    path = tmp_path / "log.csv"
+    path.write_text(head + "\n".join(lines) + "\n")
+    fast, general = _both(path, mapping={"unit_price": "price"})
+    _assert_same(fast, general)
+    assert fast.customers.set_index("customer_id").loc["A", "frequency"] == 1
+
+
+def test_fast034_nan_and_signs_duckdb_reads_and_the_general_path_does_not(tmp_path):
+    # '-nan' is unreadable to the general path ('nan' is a missing token); DuckDB's reader
+    # takes it for NaN, which the fast path had counted as missing. Such a file is read
+    # again as text and then left to the general path, which lists the value.
+    head = "invoice,customer,date,amount\n1,A,2024-01-01,2.5\n"
+    good = "".join(f"{i},B{i % 5},2024-01-{i:02d},{i}.25\n" for i in range(3, 25))
+    for value in ("-nan", "+nan"):
+        path = tmp_path / "log.csv"
+        path.write_text(head + f"2,A,2024-01-02,{value}\n" + good)
+        assert prepare_fast(path, PrepareOptions(limits=LENIENT)) is None, value
+        general = prepare_file(path, PrepareOptions(limits=LENIENT))
+        assert {r.rule: r.count for r in general.report.rules}["bad_amount"] == 1, value
+    # 'nan' alone is missing on both paths.
+    path.write_text(head + "2,A,2024-01-02,nan\n" + good)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert {r.rule: r.count for r in fast.report.rules}["bad_amount"] == 1
+
+
+def test_fast035_parquet_names_and_stored_uploads_read_as_on_the_general_path(tmp_path):
+    from dashapp import datasets
+
+    # ' customer ' is 'customer' on the general path: the fast path leaves such a file to it.
+    table = pa.table({"invoice": [1, 2], " customer ": ["A", "B"],
+                      "date": pa.array(pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                                       pa.timestamp("us")), "amount": [1.0, 2.0]})
+    spaced = tmp_path / "spaced.parquet"
+    pq.write_table(table, spaced)
+    assert prepare_fast(spaced, PrepareOptions(limits=LENIENT)) is None
+    assert prepare_file(spaced).ingested.mapping["customer_id"] == "customer"
+    # An upload the app stored as Parquet keeps its original's reading (a CSV, its
+    # delimiter and notices), on both paths.
+    data, _ = datasets.to_parquet(EDGES.encode(), "edges.csv", LENIENT)
+    stored = tmp_path / "stored.parquet"
+    stored.write_bytes(data)
+    fast, general = _both(stored)
+    _assert_same(fast, general)
+    assert fast.ingested.file_format == "csv" and fast.ingested.delimiter == ","
