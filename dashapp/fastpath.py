@@ -497,7 +497,7 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
             return None
         if role == "order_date" and kind not in ("text", "timestamp", "date"):
             return None
-        if role in ingest._NUMBER_ROLES and kind not in ("int", "float", "text"):
+        if role in ingest._NUMBER_ROLES and kind not in ("int", "float", "text", "decimal"):
             return None
         if role in _CONTACT_ROLES and kind not in ("text", "int"):
             return None
@@ -512,6 +512,15 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
 
 
 def _parquet_kind(dtype: pa.DataType) -> str | None:
+    if pa.types.is_dictionary(dtype):
+        # pandas writes a categorical column as a dictionary; DuckDB reads its values.
+        return _parquet_kind(dtype.value_type)
+    if pa.types.is_decimal(dtype):
+        # Money from a database or Spark. pandas reads Decimal objects, which the general
+        # path types through their text: the same double as DuckDB's cast while the
+        # unscaled value and the power of ten are exact doubles (one correctly rounded
+        # division).
+        return "decimal" if dtype.precision <= 15 and dtype.scale <= 15 else None
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return "text"
     if pa.types.is_integer(dtype):
@@ -586,6 +595,8 @@ def _typed(column: str, role: str, kind: str, fmt: str | None, decimal: str = ".
         return f"CAST({col} AS TIMESTAMP)"
     if kind == "float" and csv:
         return f"(CASE WHEN isnan({col}) THEN error({_literal(_NAN_MARK)}) ELSE {col} END)"
+    if kind == "decimal":
+        return f"CAST({col} AS DOUBLE)"
     if kind in ("int", "float"):
         return f"(CASE WHEN isnan(CAST({col} AS DOUBLE)) THEN NULL ELSE CAST({col} AS DOUBLE) END)"
     return _parse_sql(col, role, fmt, decimal)

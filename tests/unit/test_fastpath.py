@@ -792,3 +792,33 @@ def test_fast035_parquet_names_and_stored_uploads_read_as_on_the_general_path(tm
     fast, general = _both(stored)
     _assert_same(fast, general)
     assert fast.ingested.file_format == "csv" and fast.ingested.delimiter == ","
+
+
+def test_fast036_parquet_categoricals_and_decimal_money_equal_the_general_path(tmp_path):
+    # pandas writes categoricals as dictionaries, databases and Spark write money as
+    # decimal128: both sent a Parquet file to the general path whatever its size.
+    from decimal import Decimal
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    customers = [f"K{c}" for c in rng.integers(0, 300, n)]
+    amounts = [Decimal(f"{v:.2f}") for v in rng.gamma(2, 20, n)]
+    amounts[5], amounts[9] = Decimal("-3.10"), None
+    table = pa.table({
+        "invoice": pa.array([f"INV{i // 3}" for i in range(n)]).dictionary_encode(),
+        "customer": pa.array(customers).dictionary_encode(),
+        "date": pa.array(pd.Timestamp("2024-01-01")
+                         + pd.to_timedelta(rng.integers(0, 300, n), "D"), pa.timestamp("us")),
+        "amount": pa.array(amounts, pa.decimal128(12, 2)),
+        "country": pa.array(rng.choice(["UK", "France", None], n)).dictionary_encode(),
+        "weight": pa.array([Decimal(f"{v:.4f}") for v in rng.random(n)], pa.decimal128(10, 4)),
+    })
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    rules = {r.rule: r.count for r in fast.report.rules}
+    assert rules["returns"] == 1 and rules["bad_amount"] == 1
+    one = fast.customers.set_index("customer_id").loc[customers[0], "monetary"]
+    assert one == round(sum(float(a) for c, a in zip(customers, amounts)
+                            if c == customers[0] and a is not None), 2)
