@@ -567,8 +567,8 @@ def _parse_sql(expr: str, role: str, fmt: str | None, decimal: str = ".") -> str
     and :func:`_dirty` tells the two apart."""
     if role == "order_date":
         return f"try_strptime({expr}, {_literal(fmt)})"
-    value = _parse_number_sql(expr, decimal)
-    return f"(CASE WHEN isnan({value}) THEN NULL ELSE {value} END)"
+    # DuckDB takes NaN as equal to NaN, so nullif types the value once.
+    return f"nullif({_parse_number_sql(expr, decimal)}, 'NaN'::DOUBLE)"
 
 
 def _parse_number_sql(expr: str, decimal: str) -> str:
@@ -1068,7 +1068,8 @@ def _prepared(
     contact = None
     if contacts:
         contact = pd.DataFrame({"customer_id": customers["customer_id"].astype(object),
-                                **{r: ingest._as_text(customers[f"v_{r}"]) for r in contacts}})
+                                # typed in the scan; the general path's text dtype
+                                **{r: customers[f"v_{r}"].astype("string") for r in contacts}})
     return finish_transactions(
         ingested, table, rules, counts["n"], counts["kept"],
         "" if digest is None else digest.value(), options.cleaning, contact,
@@ -1136,13 +1137,12 @@ def _details(
     wanted = {r: min(n, EXAMPLES) for r, n in rules.items()}
     wanted_bad = {c: min(n, _BAD_LIST_CAP) for c, n in bad_counts.items()}
 
-    def done() -> bool:
-        return (all(len(examples[r]) >= wanted[r] for r in wanted)
+    def done_but_repeats() -> bool:
+        return (all(len(examples[r]) >= wanted[r] for r in wanted if r != "duplicates")
                 and all(len(bad_values[c]) >= wanted_bad[c] for c in wanted_bad))
 
-    def dups_only() -> bool:
-        return (bool(dup_customers) and all(len(bad_values[c]) >= wanted_bad[c] for c in wanted_bad)
-                and all(len(examples[r]) >= wanted[r] for r in wanted if r != "duplicates"))
+    def done() -> bool:
+        return done_but_repeats() and len(examples["duplicates"]) >= wanted["duplicates"]
 
     if done():
         return {r: () for r in examples}, {}
@@ -1155,7 +1155,7 @@ def _details(
         frame.columns = [str(c) for c in frame.columns]
         frame.index = pd.RangeIndex(offset, offset + len(frame))
         offset += len(frame)
-        if dups_only():
+        if dup_customers and done_but_repeats():
             # Only repeats are still wanted, and they are lines of the customers the scan
             # found repeated: the other lines are not typed at all (each line types on its
             # own), so rare repeats deep in a file do not cost a typed read of all of it.
