@@ -88,6 +88,8 @@ _WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(
 ) + "\u2028\u2029\u202f\u205f\u3000"
 # The error a strict CSV read raises on a NaN, to be read again as text.
 _NAN_MARK = "persona: NaN in a strict read"
+# The error a float id that is not a whole number raises (the general path reads the file).
+_FLOAT_ID_MARK = "persona: an id that is not a whole number"
 # A missing token in any case, alone and between whitespace as Python strips it, for RE2.
 _TOKEN_RE = "(?i:{})".format("|".join(re.escape(t) for t in sorted(ingest.MISSING_TOKENS) if t))
 _MISSING_RE = "[{0}]*{1}?[{0}]*".format(
@@ -160,6 +162,83 @@ def folder_files(folder: str | Path) -> tuple[str, tuple[Path, ...]]:
             f"Folder {folder.name!r} mixes CSV and Parquet files; keep one kind per folder.")
     (kind, files), = found.items()
     return kind, tuple(files)
+
+
+def folder_parquet_schema(folder: str | Path, files: tuple[Path, ...]) -> pa.Schema:
+    """The one schema a folder's Parquet files are read with (no metadata).
+
+    Every file needs the same column names in the same order. A column's type may differ
+    between files as daily exports make it differ: pandas writes an integer column as
+    double on a day with an empty value, and a column that is empty all day as type null.
+    Such a column takes the type all its values fit (pyarrow's permissive promotion:
+    int32 and int64 as int64, integers and doubles as double, null as the others' type);
+    a dictionary (categorical) column is read as its values.
+
+    Raises
+    ------
+    IngestError
+        A file with other columns, or a column whose types do not fit one type (text in
+        one file, numbers in another), naming the files.
+    """
+    folder = Path(folder)
+    try:
+        schemas = [pq.read_schema(f).remove_metadata() for f in files]
+    except (pa.ArrowException, OSError) as exc:
+        raise IngestError(f"A Parquet file in {folder.name!r} cannot be read ({exc}).") from None
+    return _unified(folder, files, schemas)
+
+
+def _unified(folder: Path, files: tuple[Path, ...], schemas: list[pa.Schema]) -> pa.Schema:
+    def name(path: Path) -> str:
+        return repr(path.relative_to(folder).as_posix())
+
+    first = schemas[0]
+    for path, schema in zip(files[1:], schemas[1:]):
+        if schema.names != first.names:
+            raise IngestError(
+                f"{name(path)} has other columns than {name(files[0])} "
+                f"({ingest._list_columns(schema.names)} against "
+                f"{ingest._list_columns(first.names)}); every file in a folder needs the same "
+                "columns in the same order.")
+    fields = []
+    for i, column in enumerate(first.names):
+        types = [s.field(i).type for s in schemas]
+        if all(t == types[0] for t in types):
+            fields.append(first.field(i))
+            continue
+        plain = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
+        try:
+            unified = pa.unify_schemas([pa.schema([pa.field(column, t)]) for t in plain],
+                                       promote_options="permissive").field(0)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            a = next(j for j, t in enumerate(plain) if t != pa.null())
+            b = next((j for j, t in enumerate(plain)
+                      if t != pa.null() and not _fits(plain[a], t)), len(plain) - 1)
+            raise IngestError(
+                f"Column {column!r} holds {_values_word(plain[a])} in {name(files[a])} but "
+                f"{_values_word(plain[b])} in {name(files[b])}; every file in a folder needs "
+                "the same kind of values in a column.") from None
+        fields.append(unified)
+    return pa.schema(fields)
+
+
+def _values_word(dtype: pa.DataType) -> str:
+    for test, word in ((pa.types.is_string, "text"), (pa.types.is_large_string, "text"),
+                       (pa.types.is_integer, "whole numbers"), (pa.types.is_floating, "numbers"),
+                       (pa.types.is_decimal, "numbers"), (pa.types.is_timestamp, "date-times"),
+                       (pa.types.is_date, "dates"), (pa.types.is_boolean, "true/false values")):
+        if test(dtype):
+            return word
+    return f"values of type {dtype}"
+
+
+def _fits(a: pa.DataType, b: pa.DataType) -> bool:
+    try:
+        pa.unify_schemas([pa.schema([pa.field("v", a)]), pa.schema([pa.field("v", b)])],
+                         promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Prepared | None:
@@ -453,12 +532,19 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
     path = files[0]
     try:
         parquet = pq.ParquetFile(path)
-        schemas = {pq.read_schema(f).remove_metadata() for f in files[1:]}
-    except (pa.ArrowException, OSError):
-        return None
+        # Footers only: a folder can hold thousands of files.
+        footers = [parquet.metadata] + [pq.read_metadata(f) for f in files[1:]]
+        schemas = [m.schema.to_arrow_schema() for m in footers]
+        # The types every file's values fit (the general path's): ``drift`` names the
+        # columns whose type differs between files.
+        unified = _unified(path.parent, files, schemas)
+    except (pa.ArrowException, OSError, PersonaError):
+        return None  # the general path names the file or the column that differs
     schema = parquet.schema_arrow
-    if schemas - {schema.remove_metadata()}:
-        return None  # the general path names the files whose columns differ
+    drift = [n for n in unified.names
+             if any(s.field(n).type != unified.field(n).type for s in schemas)]
+    if drift and not _union_reads_as(files, schemas, unified, drift):
+        return None
     meta = schema.pandas_metadata or {}
     if any(not isinstance(i, dict) for i in meta.get("index_columns", [])):
         return None
@@ -466,8 +552,21 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
         return None
     if parquet.metadata.num_rows == 0:
         return None  # an empty first file: the general path says what it holds
-    batch = next(parquet.iter_batches(batch_size=_PARQUET_SAMPLE_ROWS))
-    frame = pa.Table.from_batches([batch]).to_pandas()
+    # The sample: the first rows of the joined files (a folder's first file can be a day
+    # with a few lines), with the joined table's types and, as there, a folder's files
+    # without their pandas metadata.
+    parts, rows = [], 0
+    for each, footer in zip(files, footers):
+        if footer.num_rows:
+            with pq.ParquetFile(each) as reader:
+                batch = next(reader.iter_batches(batch_size=_PARQUET_SAMPLE_ROWS - rows))
+            parts.append(pa.Table.from_batches([batch]).cast(unified, safe=False))
+            rows += batch.num_rows
+        if rows >= _PARQUET_SAMPLE_ROWS:
+            break
+    first = pa.concat_tables(parts)
+    frame = (first if len(files) > 1 else first.replace_schema_metadata(schema.metadata)
+             ).to_pandas()
     if not isinstance(frame.index, pd.RangeIndex):
         return None
     # An upload the app stored as Parquet reads as its original did (its format, encoding,
@@ -486,15 +585,15 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
         return None  # duplicate names once stripped: the general path says which
     kinds: dict[str, str] = {}
     for name in schema.names:
-        kind = _parquet_kind(schema.field(name).type)
+        kind = _parquet_kind(unified.field(name).type)
         if kind is None:
             return None
         kinds[name] = kind
     mapping = sample.mapping
     for role, column in mapping.items():
         kind = kinds[column]
-        if role in ("customer_id", "order_id") and kind not in ("text", "int"):
-            return None
+        if role in ("customer_id", "order_id") and kind not in ("text", "int", "float"):
+            return None  # float ids: pandas writes an integer column with gaps as double
         if role == "order_date" and kind not in ("text", "timestamp", "date"):
             return None
         if role in ingest._NUMBER_ROLES and kind not in ("int", "float", "text", "decimal"):
@@ -506,9 +605,67 @@ def _plan_parquet(files: tuple[Path, ...], options: PrepareOptions) -> _Plan | N
         fmt is None or fmt == "%Y%m%d" or not _SAFE_DATE.fullmatch(fmt)
     ):
         return None
-    source = f"read_parquet({_files_sql(files)})"
+    source = _parquet_source(files, bool(drift))
+    if _filled_later(frame, mapping, kinds, source,
+                     sum(m.num_rows for m in footers) > len(frame)):
+        return None
     return _Plan(path, sample, source, kinds, "parquet", "parquet",
                  ingest._TWIN_OF.get(fmt) if fmt else None, list(schema.names), files=files)
+
+
+def _filled_later(frame: pd.DataFrame, mapping: dict[str, str], kinds: dict[str, str],
+                  source: str, more: bool) -> bool:
+    """Whether a column the sample holds no value of has values past it (``more``: the data
+    goes on past the sample). The general path detects roles on values spread over the whole
+    column, so such a column (a day's file without any e-mail, say) could be a role there
+    and not here. One read of those columns, only when the sample has one."""
+    blank = [c for c in frame.columns if c not in mapping.values()
+             and not ingest._as_text(frame[c]).notna().any()] if more else []
+    if not blank:
+        return False
+    present = [(f"{_norm(_ident(c))} IS NOT NULL" if kinds[c] == "text"
+                else f"{_ident(c)} IS NOT NULL") for c in blank]
+    con = duckdb.connect()
+    try:
+        found = con.execute(f"SELECT coalesce(bool_or({' OR '.join(present)}), false) "
+                            f"FROM {source}").fetchone()[0]
+    except duckdb.Error:
+        return True
+    finally:
+        con.close()
+    return bool(found)
+
+
+def _parquet_source(files: tuple[Path, ...], union: bool) -> str:
+    # No hive partition columns: the general path reads each file's own columns. Files
+    # whose types differ are read by name with DuckDB's union of their types.
+    return (f"read_parquet({_files_sql(files)}, hive_partitioning = false"
+            f"{', union_by_name = true' if union else ''})")
+
+
+def _union_reads_as(files: tuple[Path, ...], schemas: list[pa.Schema], unified: pa.Schema,
+                    drift: list[str]) -> bool:
+    """Whether DuckDB's union of the files' types reads each drifting column with the
+    values the general path's type holds. DuckDB's union can differ from pyarrow's (int32
+    and float32 are FLOAT to DuckDB, double to pyarrow), so a column passes only when DuckDB
+    gives it the type it gives a file that holds the general path's type."""
+    def types(source: str) -> dict[str, str]:
+        return {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+
+    con = duckdb.connect()
+    try:
+        union = types(_parquet_source(files, True))
+        for column in drift:
+            holder = next((f for f, s in zip(files, schemas)
+                           if s.field(column).type == unified.field(column).type), None)
+            if holder is None or union.get(column) != types(
+                    _parquet_source((holder,), False)).get(column):
+                return False
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return True
 
 
 def _parquet_kind(dtype: pa.DataType) -> str | None:
@@ -946,12 +1103,25 @@ def _one_row_per_customer(rows: pa.Table, ambiguous: bool,
 
 
 def _text_key(column: str, kinds: dict[str, str]) -> str:
-    # Integer ids are grouped as integers and turned into text once per group.
-    return _ident(column)
+    # Integer ids are grouped as integers and turned into text once per group; float ids
+    # too, with -0.0 as 0.0 (both are "0" as text).
+    return f"({_ident(column)} + 0.0)" if kinds[column] == "float" else _ident(column)
 
 
 def _id_sql(expr: str, kind: str) -> str:
-    return f"CAST({expr} AS VARCHAR)" if kind == "int" else _norm(expr)
+    """SQL for ``ingest._as_text`` of one id (or contact) value of the given kind."""
+    if kind == "int":
+        return f"CAST({expr} AS VARCHAR)"
+    if kind == "float":
+        # A whole float is its integer's text (17850.0 is "17850"), NaN is missing. Other
+        # floats (12.5, inf) are text in pandas' own spelling, which DuckDB's does not
+        # always match: the read stops (:data:`_FLOAT_ID_MARK`) and the general path reads
+        # the file.
+        return (f"(CASE WHEN {expr} IS NULL OR isnan({expr}) THEN NULL "
+                f"WHEN floor({expr}) = {expr} AND abs({expr}) < 9223372036854775808.0 "
+                f"THEN CAST(CAST({expr} AS BIGINT) AS VARCHAR) "
+                f"ELSE error({_literal(_FLOAT_ID_MARK)}) END)")
+    return _norm(expr)
 
 
 def _flag_sql(typed_roles: dict[str, str], shift: dict[str, int], neg_bit: int) -> str:

@@ -255,6 +255,7 @@ def _prepare_folder(folder: Path, kind: str, files: tuple[Path, ...], size: int,
     import pyarrow.parquet as pq
 
     from dashapp.errors import IngestError, TooLargeError
+    from dashapp.fastpath import folder_parquet_schema
 
     options = options or PrepareOptions()
     if size > options.limits.max_bytes:
@@ -263,12 +264,14 @@ def _prepare_folder(folder: Path, kind: str, files: tuple[Path, ...], size: int,
             f"{options.limits.max_bytes / 1_048_576:.0f} MB (PERSONA_MAX_UPLOAD_MB)."
         )
     if kind == "parquet":
+        schema = folder_parquet_schema(folder, files)
         try:
-            tables = [pq.read_table(f) for f in files]
-            joined = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
-        except (pa.ArrowInvalid, OSError) as exc:
+            # safe=False: an integer past 2**53 becomes the nearest double, as in DuckDB.
+            joined = pa.concat_tables([pq.read_table(f).replace_schema_metadata(None)
+                                       .cast(schema, safe=False) for f in files])
+        except (pa.ArrowException, OSError) as exc:
             raise IngestError(
-                f"The Parquet files in {folder.name!r} do not share one set of columns "
+                f"The Parquet files in {folder.name!r} cannot be joined into one table "
                 f"({exc}).") from None
         buffer = io.BytesIO()
         pq.write_table(joined, buffer)

@@ -822,3 +822,144 @@ def test_fast036_parquet_categoricals_and_decimal_money_equal_the_general_path(t
     one = fast.customers.set_index("customer_id").loc[customers[0], "monetary"]
     assert one == round(sum(float(a) for c, a in zip(customers, amounts)
                             if c == customers[0] and a is not None), 2)
+
+
+# --------------------------------------------------------------------------- pandas exports
+
+
+def _retail_frame(shared_data) -> pd.DataFrame:
+    # As pandas reads it: CustomerID has gaps (NA), so it is float64 (17850.0).
+    frame = pd.read_csv(shared_data / "online_retail" / "online_retail_sample_20000.csv")
+    assert frame["CustomerID"].dtype == "float64" and frame["CustomerID"].isna().any()
+    return frame
+
+
+def test_fast037_float_customer_ids_from_pandas_equal_the_general_path(shared_data, tmp_path):
+    # pandas writes an id column with gaps as double; such a Parquet file went to the
+    # general path whatever its size.
+    frame = _retail_frame(shared_data)
+    path = tmp_path / "retail.parquet"
+    frame.to_parquet(path, index=False)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    # 17850.0 is customer "17850", as in the CSV; a missing id drops the line.
+    from_csv = prepare_file(shared_data / "online_retail" / "online_retail_sample_20000.csv",
+                            PrepareOptions(limits=LENIENT))
+    pd.testing.assert_frame_equal(fast.customers[["customer_id", "frequency", "monetary"]],
+                                  from_csv.customers[["customer_id", "frequency", "monetary"]])
+    assert {r.rule: r.count for r in fast.report.rules}["missing_customer_id"] == int(
+        frame["CustomerID"].isna().sum())
+    # NaN (not null) is missing too; an id that is no whole number is left to the general
+    # path, which keeps pandas' spelling of it.
+    ids = frame["CustomerID"].to_numpy(copy=True)
+    ids[np.flatnonzero(np.isnan(ids))[:5]] = np.nan
+    table = pa.Table.from_pandas(frame.assign(CustomerID=ids), preserve_index=False)
+    table = table.set_column(table.schema.get_field_index("CustomerID"), "CustomerID",
+                             pa.array(ids, pa.float64(), from_pandas=False))
+    pq.write_table(table, path)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    ids[0] = 12.5
+    frame.assign(CustomerID=ids).to_parquet(path, index=False)
+    assert prepare_fast(path, PrepareOptions(limits=LENIENT)) is None
+    assert "12.5" in set(prepare_file(path, PrepareOptions(limits=LENIENT)).customers["customer_id"])
+
+
+def _monthly(frame: pd.DataFrame, folder: Path, drift: dict[int, callable]) -> list[Path]:
+    """The log as one Parquet file per month (hive-style folders), as a daily job writes it;
+    ``drift[i]`` changes month i's frame before it is written."""
+    month = pd.to_datetime(frame["InvoiceDate"]).dt.strftime("%Y-%m")
+    written = []
+    for i, (name, part) in enumerate(frame.groupby(month, sort=True)):
+        part = drift.get(i, lambda p: p)(part.copy())
+        (folder / f"month={name}").mkdir(parents=True)
+        written.append(folder / f"month={name}" / "part.parquet")
+        part.to_parquet(written[-1], index=False)
+    return written
+
+
+def test_fast038_a_parquet_folder_whose_column_types_drift_between_files(shared_data, tmp_path):
+    # One month's Quantity has an empty value (pandas writes the column as double), another
+    # month has no Description at all (type null). Both paths read the folder with the types
+    # every file fits; it used to be refused ("do not share one set of columns").
+    frame = _retail_frame(shared_data)
+
+    def gap(part):
+        part.loc[part.index[part["CustomerID"].notna()][3], "Quantity"] = np.nan
+        return part
+
+    def blank(part):
+        part["Description"] = None
+        return part
+
+    folder = tmp_path / "lake"
+    written = _monthly(frame, folder, {2: gap, 5: blank})
+    schemas = [pq.read_schema(p) for p in written]
+    assert {str(s.field("Quantity").type) for s in schemas} == {"int64", "double"}
+    assert {str(s.field("Description").type) for s in schemas} >= {"null"}
+    options = PrepareOptions(limits=LENIENT)
+    fast = prepare_fast(folder, options)
+    assert fast is not None
+    general = prepare_path(folder, options, min_bytes=1 << 40)
+    _same_data(fast, general)
+    # Against the CSV (an independent reading): one line fewer has an amount, and the rest
+    # of each customer's orders and dates are the same.
+    from_csv = prepare_file(shared_data / "online_retail" / "online_retail_sample_20000.csv",
+                            options)
+    rules = {r.rule: r.count for r in fast.report.rules}
+    assert rules["bad_amount"] == {r.rule: r.count for r in from_csv.report.rules}[
+        "bad_amount"] + 1
+    merged = fast.customers.merge(from_csv.customers, on="customer_id", suffixes=("", "_csv"))
+    assert len(merged) >= len(from_csv.customers) - 1
+    assert (merged["recency"] - merged["recency_csv"]).abs().max() <= 1
+    assert ((merged["frequency"] - merged["frequency_csv"]).abs() <= 1).all()
+
+
+def test_fast039_folders_the_general_path_cannot_join_say_which_column(tmp_path):
+    from dashapp.errors import IngestError
+
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    base = pd.DataFrame({"invoice": [1, 2], "customer": ["A", "B"],
+                         "date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                         "amount": [1.0, 2.0]})
+    base.to_parquet(folder / "a.parquet", index=False)
+    base.assign(customer=[7, 8]).to_parquet(folder / "b.parquet", index=False)
+    assert prepare_fast(folder, PrepareOptions(limits=LENIENT)) is None
+    with pytest.raises(IngestError, match="Column 'customer' holds text in 'a.parquet' "
+                                          "but whole numbers in 'b.parquet'"):
+        prepare_path(folder, PrepareOptions(limits=LENIENT), min_bytes=0)
+    base[["customer", "invoice", "date", "amount"]].to_parquet(folder / "b.parquet",
+                                                               index=False)
+    with pytest.raises(IngestError, match="'b.parquet' has other columns than 'a.parquet'"):
+        prepare_path(folder, PrepareOptions(limits=LENIENT), min_bytes=0)
+
+
+def test_fast040_a_column_empty_in_the_sample_but_filled_later(tmp_path, monkeypatch):
+    # The first file has no e-mail at all, the second has them: the general path detects the
+    # e-mail on values spread over the whole column. The fast path's sample reads on into
+    # the next files, and where the sample ends before any e-mail it leaves the folder to
+    # the general path.
+    from dashapp import fastpath
+
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    n = 4000
+    frame = pd.DataFrame({
+        "invoice": np.arange(n) // 2, "customer": [f"C{c}" for c in rng.integers(0, 200, n)],
+        "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+        "amount": rng.gamma(2, 10, n).round(2), "contact": pd.array([None] * n, "str")})
+    frame.iloc[: n // 2].to_parquet(folder / "a.parquet", index=False)
+    later = frame.iloc[n // 2:].copy()
+    later["contact"] = [f"{c.lower()}@example.org" for c in later["customer"]]
+    later.to_parquet(folder / "b.parquet", index=False)
+    options = PrepareOptions(limits=LENIENT)
+    general = prepare_path(folder, options, min_bytes=1 << 40)
+    assert general.ingested.mapping.get("email") == "contact"
+    _same_data(prepare_fast(folder, options), general)
+    monkeypatch.setattr(fastpath, "_PARQUET_SAMPLE_ROWS", n // 4)
+    assert prepare_fast(folder, options) is None
+    # Empty everywhere, it is no role on either path, and the fast path reads the folder.
+    frame.iloc[n // 2:].to_parquet(folder / "b.parquet", index=False)
+    _same_data(prepare_fast(folder, options), prepare_path(folder, options, min_bytes=1 << 40))
