@@ -1,15 +1,17 @@
 """Real exports' shapes read by DuckDB and by pandas: ``python -m benchmarks.shapes``.
 
 The batch benchmark's log has four columns. Real exports carry more, and until 2026-12-03
-three common shapes sent a log of any size to the general (pandas) path: a contact column
+common shapes sent a log of any size to the general (pandas) path: a contact column
 (Online Retail's and sales_data_sample's Country), Windows-1252 text with its own letters
-(curly quotes, the euro sign) and decimal commas. Each shape is derived here from the batch
-benchmark's generated CSV (deterministic, same lines and customers), and each is read by
-both paths in fresh processes, alternating in every round: ``fast`` is
-:func:`dashapp.fastpath.prepare_fast` (a run fails if it falls back), ``general`` is
-:func:`dashapp.pipeline.prepare_file`. The table gives the medians, the median of the
-per-round ratios general / fast, each process's peak RSS, and whether both gave the same
-customers (a hash of the whole customer table).
+(curly quotes, the euro sign), decimal commas, and a Parquet folder written by pandas
+(float customer ids, a column whose type differs between files; the general path refused
+such a folder outright). Each shape is derived here from the batch benchmark's generated
+CSV (deterministic, same lines and customers), and each is read by both paths in fresh
+processes, alternating in every round: ``fast`` is :func:`dashapp.fastpath.prepare_fast`
+(a run fails if it falls back), ``general`` is :func:`dashapp.pipeline.prepare_file` (for a
+folder, its files joined in memory as ``prepare_path`` does). The table gives the medians,
+the median of the per-round ratios general / fast, each process's peak RSS, and whether
+both gave the same customers (a hash of the whole customer table).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import time
 from pathlib import Path
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
-SHAPES = ("plain", "country", "windows-1252", "decimal-comma")
+SHAPES = ("plain", "country", "windows-1252", "decimal-comma", "pandas-folder",
+          "parquet-country")
 
 
 def derive(source: Path, shape: str, data_dir: Path) -> Path:
@@ -31,6 +34,23 @@ def derive(source: Path, shape: str, data_dir: Path) -> Path:
 
     if shape == "plain":
         return source
+    if shape == "pandas-folder":
+        return _pandas_folder(source, data_dir)
+    if shape == "parquet-country":
+        # The country shape as one typed Parquet file.
+        import duckdb
+
+        path = data_dir / f"{source.stem}_{shape}.parquet"
+        if not path.exists():
+            partial = path.with_suffix(".partial")
+            duckdb.connect().execute(f"""COPY (
+                SELECT CAST(ORDERNUMBER AS BIGINT) AS ORDERNUMBER,
+                       strptime(ORDERDATE, '%m/%d/%Y %H:%M') AS ORDERDATE, CUSTOMERNAME,
+                       CAST(SALES AS DOUBLE) AS SALES, COUNTRY
+                FROM read_csv('{derive(source, "country", data_dir)}', all_varchar = true))
+                TO '{partial}' (FORMAT parquet)""").close()
+            partial.rename(path)
+        return path
     path = data_dir / f"{source.stem}_{shape}.csv"
     if path.exists():
         return path
@@ -61,17 +81,57 @@ def derive(source: Path, shape: str, data_dir: Path) -> Path:
     return path
 
 
+def _pandas_folder(source: Path, data_dir: Path) -> Path:
+    """The log as a daily job writes it with pandas: one Parquet file per month, numeric
+    customer ids that pandas keeps as double (a few lines have none), typed dates, and a
+    UNITS column that is int64 but double in the one month with an empty value."""
+    import duckdb
+
+    path = data_dir / f"{source.stem}_pandas-folder"
+    if path.exists():
+        return path
+    partial = data_dir / f"{path.name}.partial"
+    partial.mkdir()
+    con = duckdb.connect()
+    con.execute(f"""CREATE TEMP TABLE log AS
+        SELECT CAST(ORDERNUMBER AS BIGINT) AS ORDERNUMBER,
+               strptime(ORDERDATE, '%m/%d/%Y %H:%M') AS ORDERDATE,
+               CAST(CAST(substr(CUSTOMERNAME, 2) AS BIGINT) AS DOUBLE) AS CUSTOMERID,
+               CAST(SALES AS DOUBLE) AS SALES,
+               1 + CAST(ORDERNUMBER AS BIGINT) % 5 AS UNITS
+        FROM read_csv('{source}', all_varchar = true)""")
+    # One line in 10,000 more, without a customer id (dropped as such on both paths).
+    con.execute("""INSERT INTO log SELECT ORDERNUMBER, ORDERDATE, NULL, SALES, UNITS
+                   FROM log WHERE ORDERNUMBER % 10000 = 7""")
+    months = [m for (m,) in con.execute(
+        "SELECT DISTINCT strftime(ORDERDATE, '%Y-%m') AS m FROM log ORDER BY m").fetchall()]
+    for i, month in enumerate(months):
+        units = "CAST(UNITS AS DOUBLE)" if i == 2 else "UNITS"
+        con.execute(f"""COPY (SELECT ORDERNUMBER, ORDERDATE, CUSTOMERID, SALES, {units} AS UNITS
+                              FROM log WHERE strftime(ORDERDATE, '%Y-%m') = '{month}'
+                              ORDER BY ORDERNUMBER)
+                        TO '{partial / f"{month}.parquet"}' (FORMAT parquet)""")
+    con.close()
+    partial.rename(path)
+    return path
+
+
 def _worker(method: str, path: Path) -> dict:
     import pandas as pd
 
     from dashapp.fastpath import prepare_fast
-    from dashapp.pipeline import PrepareOptions, prepare_file
+    from dashapp.pipeline import PrepareOptions, prepare_file, prepare_path
     from dashapp.settings import Limits
 
     options = PrepareOptions(limits=Limits(max_bytes=1 << 40, max_rows=1 << 40),
                              content_hash=False)
     start = time.perf_counter()
-    prepared = (prepare_fast if method == "fast" else prepare_file)(path, options)
+    if method == "fast":
+        prepared = prepare_fast(path, options)
+    elif path.is_dir():
+        prepared = prepare_path(path, options, min_bytes=1 << 62)  # the folder's files joined
+    else:
+        prepared = prepare_file(path, options)
     seconds = time.perf_counter() - start
     if prepared is None:
         raise SystemExit(f"{path.name}: the fast path fell back to the general path")
@@ -94,7 +154,8 @@ def bench(lines: int, rounds: int, data_dir: Path, shapes: tuple[str, ...] = SHA
     runs: dict[tuple[str, str], list[dict]] = {}
     for round_ in range(rounds):
         for shape, path in paths.items():
-            _warm(path)
+            for file in sorted(path.iterdir()) if path.is_dir() else (path,):
+                _warm(file)
             for method in ("general", "fast"):
                 argv = [sys.executable, "-m", "benchmarks.shapes", "--worker", method, str(path)]
                 wall, peak, stdout = _measure(argv, env, work / f"{shape}-{method}.log")

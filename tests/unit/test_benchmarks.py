@@ -148,3 +148,10 @@ def test_bench010_each_export_shape_is_read_by_the_duckdb_path_with_the_same_res
     euro = (tmp_path / "transactions_10k_seed0_v1_decimal-comma.csv").read_text()
     assert euro.splitlines()[1].count(";") == 4 and "," in euro.splitlines()[1]
     assert "| windows-1252 | 10,000 |" in shapes.table(rows)
+    # The pandas folder: a file per month, float ids, and UNITS int64 but double in one.
+    import pyarrow.parquet as pq
+
+    months = sorted((tmp_path / "transactions_10k_seed0_v1_pandas-folder").iterdir())
+    assert len(months) >= 12
+    assert {str(pq.read_schema(m).field("UNITS").type) for m in months} == {"int64", "double"}
+    assert str(pq.read_schema(months[0]).field("CUSTOMERID").type) == "double"

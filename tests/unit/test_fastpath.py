@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ C7,A,01/11/2023 10:00,3.00, Italy ,
 """
 
 
-@pytest.mark.parametrize("form", ["csv", "parquet", "folder"])
+@pytest.mark.parametrize("form", ["csv", "parquet", "folder", "parquet-folder"])
 def test_fast026_contact_columns_keep_the_last_kept_value_in_file_order(tmp_path, form):
     path = tmp_path / "contacts.csv"
     path.write_text(CONTACTS)
@@ -176,6 +177,15 @@ def test_fast026_contact_columns_keep_the_last_kept_value_in_file_order(tmp_path
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         path = tmp_path / "contacts.parquet"
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    elif form == "parquet-folder":
+        # Parquet lines are numbered by file, then by line in the file: A's Italy is line 0
+        # of the second file, after France (line 2 of the first).
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        path = tmp_path / "lake"
+        path.mkdir()
+        for name, part in (("a", frame.iloc[:7]), ("b", frame.iloc[7:])):
+            pq.write_table(pa.Table.from_pandas(part, preserve_index=False),
+                           path / f"{name}.parquet")
     elif form == "folder":
         # Read in the order of the files' names: the second file's lines come last. Other
         # customers' lines make the folder larger than the sample the fast path reads.
@@ -192,6 +202,10 @@ def test_fast026_contact_columns_keep_the_last_kept_value_in_file_order(tmp_path
         fast = prepare_fast(path, PrepareOptions(limits=LENIENT))
         _same_data(fast, prepare_file(tmp_path / "contacts.csv",
                                       PrepareOptions(limits=LENIENT)))
+    elif form == "parquet-folder":
+        fast = prepare_fast(path, PrepareOptions(limits=LENIENT))
+        assert fast is not None
+        _same_data(fast, prepare_path(path, PrepareOptions(limits=LENIENT), min_bytes=1 << 40))
     else:
         fast, general = _both(path)
         _assert_same(fast, general)
@@ -862,7 +876,8 @@ def test_fast037_float_customer_ids_from_pandas_equal_the_general_path(shared_da
     ids[0] = 12.5
     frame.assign(CustomerID=ids).to_parquet(path, index=False)
     assert prepare_fast(path, PrepareOptions(limits=LENIENT)) is None
-    assert "12.5" in set(prepare_file(path, PrepareOptions(limits=LENIENT)).customers["customer_id"])
+    general = prepare_file(path, PrepareOptions(limits=LENIENT))
+    assert "12.5" in set(general.customers["customer_id"])
 
 
 def _monthly(frame: pd.DataFrame, folder: Path, drift: dict[int, callable]) -> list[Path]:
@@ -963,3 +978,15 @@ def test_fast040_a_column_empty_in_the_sample_but_filled_later(tmp_path, monkeyp
     # Empty everywhere, it is no role on either path, and the fast path reads the folder.
     frame.iloc[n // 2:].to_parquet(folder / "b.parquet", index=False)
     _same_data(prepare_fast(folder, options), prepare_path(folder, options, min_bytes=1 << 40))
+
+
+def test_fast041_a_column_named_like_duckdbs_line_numbers(tmp_path):
+    # A file's own 'file_row_number' column hides DuckDB's: the lines are then numbered by
+    # row_number(), and each customer's country is still its last line's.
+    frame = pd.read_csv(io.StringIO(CONTACTS), dtype=str, keep_default_na=False)
+    frame["file_row_number"] = np.arange(len(frame))[::-1]
+    path = tmp_path / "numbered.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    fast, general = _both(path)
+    _assert_same(fast, general)
+    assert fast.customers.set_index("customer_id").loc["A", "country"] == "Italy"
