@@ -623,11 +623,18 @@ def _filled_later(frame: pd.DataFrame, mapping: dict[str, str], kinds: dict[str,
              and not ingest._as_text(frame[c]).notna().any()] if more else []
     if not blank:
         return False
-    present = [(f"{_norm(_ident(c))} IS NOT NULL" if kinds[c] == "text"
-                else f"{_ident(c)} IS NOT NULL") for c in blank]
+    def present(column: str) -> str:
+        col = _ident(column)
+        if kinds[column] == "text":
+            return f"{_norm(col)} IS NOT NULL"
+        if kinds[column] == "float":  # NaN is no value, as in the sample
+            return f"coalesce(NOT isnan({col}), false)"
+        return f"{col} IS NOT NULL"
+
+
     con = duckdb.connect()
     try:
-        found = con.execute(f"SELECT coalesce(bool_or({' OR '.join(present)}), false) "
+        found = con.execute(f"SELECT coalesce(bool_or({' OR '.join(map(present, blank))}), false) "
                             f"FROM {source}").fetchone()[0]
     except duckdb.Error:
         return True

@@ -964,19 +964,28 @@ def test_fast040_a_column_empty_in_the_sample_but_filled_later(tmp_path, monkeyp
     frame = pd.DataFrame({
         "invoice": np.arange(n) // 2, "customer": [f"C{c}" for c in rng.integers(0, 200, n)],
         "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
-        "amount": rng.gamma(2, 10, n).round(2), "contact": pd.array([None] * n, "str")})
-    frame.iloc[: n // 2].to_parquet(folder / "a.parquet", index=False)
+        "amount": rng.gamma(2, 10, n).round(2), "contact": pd.array([None] * n, "str"),
+        "discount": np.nan})
+    def write(part, path):
+        # NaN itself, not the null pandas writes for it
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        nan = pa.array(np.full(len(part), np.nan), from_pandas=False)
+        pq.write_table(table.set_column(table.schema.get_field_index("discount"), "discount",
+                                        nan), path)
+
+    write(frame.iloc[: n // 2], folder / "a.parquet")
     later = frame.iloc[n // 2:].copy()
     later["contact"] = [f"{c.lower()}@example.org" for c in later["customer"]]
-    later.to_parquet(folder / "b.parquet", index=False)
+    write(later, folder / "b.parquet")
     options = PrepareOptions(limits=LENIENT)
     general = prepare_path(folder, options, min_bytes=1 << 40)
     assert general.ingested.mapping.get("email") == "contact"
     _same_data(prepare_fast(folder, options), general)
     monkeypatch.setattr(fastpath, "_PARQUET_SAMPLE_ROWS", n // 4)
     assert prepare_fast(folder, options) is None
-    # Empty everywhere, it is no role on either path, and the fast path reads the folder.
-    frame.iloc[n // 2:].to_parquet(folder / "b.parquet", index=False)
+    # Empty everywhere, it is no role on either path, and the fast path reads the folder (a
+    # number column of NaN alone is empty too).
+    write(frame.iloc[n // 2:], folder / "b.parquet")
     _same_data(prepare_fast(folder, options), prepare_path(folder, options, min_bytes=1 << 40))
 
 
