@@ -207,19 +207,27 @@ def _unified(folder: Path, files: tuple[Path, ...], schemas: list[pa.Schema]) ->
             fields.append(first.field(i))
             continue
         plain = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
-        try:
-            unified = pa.unify_schemas([pa.schema([pa.field(column, t)]) for t in plain],
-                                       promote_options="permissive").field(0)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        common = _common_type(plain)
+        if common is None:
             a = next(j for j, t in enumerate(plain) if t != pa.null())
             b = next((j for j, t in enumerate(plain)
-                      if t != pa.null() and not _fits(plain[a], t)), len(plain) - 1)
+                      if t != pa.null() and _common_type([plain[a], t]) is None),
+                     len(plain) - 1)
             raise IngestError(
                 f"Column {column!r} holds {_values_word(plain[a])} in {name(files[a])} but "
                 f"{_values_word(plain[b])} in {name(files[b])}; every file in a folder needs "
-                "the same kind of values in a column.") from None
-        fields.append(unified)
+                "the same kind of values in a column.")
+        fields.append(pa.field(column, common))
     return pa.schema(fields)
+
+
+def _common_type(types: list[pa.DataType]) -> pa.DataType | None:
+    """The type all of ``types`` fit (pyarrow's permissive promotion), or ``None``."""
+    try:
+        return pa.unify_schemas([pa.schema([pa.field("v", t)]) for t in types],
+                                promote_options="permissive").field(0).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def _values_word(dtype: pa.DataType) -> str:
@@ -230,15 +238,6 @@ def _values_word(dtype: pa.DataType) -> str:
         if test(dtype):
             return word
     return f"values of type {dtype}"
-
-
-def _fits(a: pa.DataType, b: pa.DataType) -> bool:
-    try:
-        pa.unify_schemas([pa.schema([pa.field("v", a)]), pa.schema([pa.field("v", b)])],
-                         promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return False
-    return True
 
 
 def prepare_fast(path: str | Path, options: PrepareOptions | None = None) -> Prepared | None:
@@ -619,10 +618,12 @@ def _filled_later(frame: pd.DataFrame, mapping: dict[str, str], kinds: dict[str,
     goes on past the sample). The general path detects roles on values spread over the whole
     column, so such a column (a day's file without any e-mail, say) could be a role there
     and not here. One read of those columns, only when the sample has one."""
-    blank = [c for c in frame.columns if c not in mapping.values()
-             and not ingest._as_text(frame[c]).notna().any()] if more else []
-    if not blank:
-        return False
+    def empty(series: pd.Series) -> bool:
+        # A column's first values nearly always show it has some: only then is it all typed.
+        values = series.dropna()
+        return not (ingest._as_text(values.iloc[:64]).notna().any()
+                    or ingest._as_text(values.iloc[64:]).notna().any())
+
     def present(column: str) -> str:
         col = _ident(column)
         if kinds[column] == "text":
@@ -631,11 +632,14 @@ def _filled_later(frame: pd.DataFrame, mapping: dict[str, str], kinds: dict[str,
             return f"coalesce(NOT isnan({col}), false)"
         return f"{col} IS NOT NULL"
 
-
+    blank = [c for c in frame.columns if c not in mapping.values() and empty(frame[c])
+             ] if more else []
+    if not blank:
+        return False
     con = duckdb.connect()
     try:
-        found = con.execute(f"SELECT coalesce(bool_or({' OR '.join(map(present, blank))}), false) "
-                            f"FROM {source}").fetchone()[0]
+        found = con.execute(f"SELECT coalesce(bool_or({' OR '.join(map(present, blank))}), "
+                            f"false) FROM {source}").fetchone()[0]
     except duckdb.Error:
         return True
     finally:
@@ -1324,7 +1328,8 @@ def _details(
                 and all(len(bad_values[c]) >= wanted_bad[c] for c in wanted_bad))
 
     def done() -> bool:
-        return done_but_repeats() and len(examples["duplicates"]) >= wanted["duplicates"]
+        return done_but_repeats() and len(examples.get("duplicates", ())) >= wanted.get(
+            "duplicates", 0)
 
     if done():
         return {r: () for r in examples}, {}
